@@ -1,0 +1,5 @@
+// Package bpf holds bpfnet's datapath: the C programs and the Go bindings
+// bpf2go generates from them. Only the loader package imports it.
+package bpf
+
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -strip ${BPF_STRIP} -cflags ${BPF_CFLAGS} -tags linux -target bpfel -go-package bpf -output-stem container -type drop_reason -type direction -type network_flags Container container.c
