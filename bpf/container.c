@@ -34,9 +34,9 @@ static __always_inline int from_container_arp(struct __sk_buff *skb)
 	const struct endpoint_info *peer;
 	struct arp_eth_ipv4 *arp;
 
-	if (!linear_ok(skb, sizeof(*arp)))
+	arp = frame(skb, sizeof(*arp));
+	if (!arp)
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	arp = (void *)(long)skb->data;
 	if (!arp_is_eth_ipv4(arp))
 		return drop(config.slot, DROP_UNSUPPORTED_ARP, DIR_FROM_CONTAINER);
 	if (!mac_equal(arp->sender_mac, config.mac) || arp->sender_ip != config.ip)
@@ -62,9 +62,11 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 	struct iphdr *ip;
 	__be32 daddr;
 
-	if (!linear_ok(skb, sizeof(struct ethhdr) + sizeof(*ip)))
+	void *data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip));
+
+	if (!data)
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	ip = (void *)(long)skb->data + sizeof(struct ethhdr);
+	ip = data + sizeof(struct ethhdr);
 	if (ip->saddr != config.ip)
 		return drop(config.slot, DROP_SPOOFED_IP, DIR_FROM_CONTAINER);
 	daddr = ip->daddr;
@@ -90,9 +92,9 @@ int bpfnet_from_container(struct __sk_buff *skb)
 {
 	struct ethhdr *eth;
 
-	if (!linear_ok(skb, sizeof(*eth)))
+	eth = frame(skb, sizeof(*eth));
+	if (!eth)
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	eth = (void *)(long)skb->data;
 	if (!mac_equal(eth->h_source, config.mac))
 		return drop(config.slot, DROP_SPOOFED_MAC, DIR_FROM_CONTAINER);
 
@@ -112,9 +114,11 @@ int bpfnet_to_container(struct __sk_buff *skb)
 	struct iphdr *ip;
 
 	if (config.flags & NETWORK_INTERNAL && skb->protocol == bpf_htons(ETH_P_IP)) {
-		if (!linear_ok(skb, sizeof(struct ethhdr) + sizeof(*ip)))
+		void *data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip));
+
+		if (!data)
 			return drop(config.slot, DROP_MALFORMED, DIR_TO_CONTAINER);
-		ip = (void *)(long)skb->data + sizeof(struct ethhdr);
+		ip = data + sizeof(struct ethhdr);
 		if (!in_subnet(ip->saddr))
 			return drop(config.slot, DROP_INTERNAL_NETWORK, DIR_TO_CONTAINER);
 	}

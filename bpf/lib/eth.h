@@ -5,16 +5,30 @@
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
 
-/* True when len bytes from the start of the frame can be read directly.
- * Headers of veth traffic are nearly always linear; the pull is the rare
- * fallback, so the common path makes no helper call. */
-static __always_inline int linear_ok(struct __sk_buff *skb, __u32 len)
+/* Returns the start of the frame when its first len bytes can be read
+ * directly, NULL otherwise. Headers of veth traffic are nearly always
+ * linear; the pull is the rare fallback, so the common path makes no helper
+ * call. The verifier knows the returned pointer's range. */
+static __always_inline void *frame(struct __sk_buff *skb, __u32 len)
 {
-	if ((void *)(long)skb->data + len <= (void *)(long)skb->data_end)
-		return 1;
+	void *data, *end;
+
+	/* Reload data and data_end: reusing an earlier load lets clang
+	 * zero-extend data_end in a 32-bit register, which the verifier
+	 * no longer accepts as a packet pointer. */
+	asm volatile("" ::: "memory");
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+
+	if (data + len <= end)
+		return data;
 	if (skb->len < len || bpf_skb_pull_data(skb, len))
-		return 0;
-	return (void *)(long)skb->data + len <= (void *)(long)skb->data_end;
+		return NULL;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	if (data + len > end)
+		return NULL;
+	return data;
 }
 
 static __always_inline int mac_equal(const __u8 *a, const volatile __u8 *b)

@@ -1,0 +1,97 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// AttachMode says how programs are attached to a veth.
+type AttachMode string
+
+const (
+	// AttachAuto uses TCX where the kernel has it (6.6+) and tc otherwise.
+	AttachAuto AttachMode = ""
+	// AttachTCX uses TCX links, pinned so they outlive the CLI.
+	AttachTCX AttachMode = "tcx"
+	// AttachTC uses a clsact qdisc and direct-action cls_bpf filters, which
+	// the kernel keeps until the veth goes.
+	AttachTC AttachMode = "tc"
+)
+
+// ParseAttachMode reads BPFNET_ATTACH's value.
+func ParseAttachMode(s string) (AttachMode, error) {
+	switch m := AttachMode(s); m {
+	case AttachAuto, AttachTCX, AttachTC:
+		return m, nil
+	}
+	return "", fmt.Errorf("invalid attach mode %q: want tc or tcx", s)
+}
+
+// hook is one attach point on a host-side veth.
+type hook struct {
+	ingress bool
+	prog    *ebpf.Program
+	name    string
+}
+
+// attach hooks prog to the device in the calling thread's network
+// namespace. The TCX link is pinned at pin; tc needs no pin.
+func (d *Datapath) attach(ifindex int, h hook, pin string) error {
+	if d.mode != AttachTC {
+		err := attachTCX(ifindex, h, pin)
+		if err == nil || d.mode == AttachTCX || !errors.Is(err, ebpf.ErrNotSupported) {
+			return err
+		}
+	}
+	return attachTC(ifindex, h)
+}
+
+func attachTCX(ifindex int, h hook, pin string) error {
+	at := ebpf.AttachTCXEgress
+	if h.ingress {
+		at = ebpf.AttachTCXIngress
+	}
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: h.prog, Attach: at})
+	if err != nil {
+		return fmt.Errorf("attach %s to ifindex %d with tcx: %w", h.name, ifindex, err)
+	}
+	defer l.Close()
+	if err := os.MkdirAll(filepath.Dir(pin), 0o700); err != nil {
+		return fmt.Errorf("create link pin directory: %w", err)
+	}
+	if err := l.Pin(pin); err != nil {
+		return fmt.Errorf("pin tcx link of %s at %s: %w", h.name, pin, err)
+	}
+	return nil
+}
+
+func attachTC(ifindex int, h hook) error {
+	qdisc := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifindex, Parent: netlink.HANDLE_CLSACT, Handle: netlink.MakeHandle(0xffff, 0)},
+		QdiscType:  "clsact",
+	}
+	if err := netlink.QdiscReplace(qdisc); err != nil {
+		return fmt.Errorf("add clsact qdisc to ifindex %d: %w", ifindex, err)
+	}
+	parent := uint32(netlink.HANDLE_MIN_EGRESS)
+	if h.ingress {
+		parent = netlink.HANDLE_MIN_INGRESS
+	}
+	filter := &netlink.BpfFilter{
+		FilterAttrs: netlink.FilterAttrs{
+			LinkIndex: ifindex, Parent: parent, Handle: 1, Priority: 1, Protocol: unix.ETH_P_ALL,
+		},
+		Fd: h.prog.FD(), Name: h.name, DirectAction: true,
+	}
+	if err := netlink.FilterReplace(filter); err != nil {
+		return fmt.Errorf("attach %s to ifindex %d with tc: %w", h.name, ifindex, err)
+	}
+	return nil
+}

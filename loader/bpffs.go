@@ -1,0 +1,54 @@
+package loader
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// ensureBPFFS makes dir a place where pins can live. A directory below an
+// existing bpffs (/sys/fs/bpf/bpfnet) is used as it is; anywhere else an
+// instance gets a bpffs of its own, which keeps test instances apart and
+// stays visible where `ip netns exec` hides /sys/fs/bpf.
+func ensureBPFFS(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create bpffs directory %s: %w", dir, err)
+	}
+	if onBPFFS(dir) {
+		return nil
+	}
+	if err := unix.Mount("bpffs", dir, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mount bpffs on %s: %w", dir, err)
+	}
+	return nil
+}
+
+func onBPFFS(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Type == unix.BPF_FS_MAGIC
+}
+
+// isMountpoint is true when dir is the root of its own mount.
+func isMountpoint(dir string) bool {
+	var self, parent unix.Stat_t
+	if unix.Stat(dir, &self) != nil || unix.Stat(filepath.Dir(dir), &parent) != nil {
+		return false
+	}
+	return self.Dev != parent.Dev
+}
+
+// removeBPFFS unpins everything below dir. A bpffs of the instance's own is
+// unmounted, which releases its pins at once.
+func removeBPFFS(dir string) error {
+	if isMountpoint(dir) && onBPFFS(dir) {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount bpffs %s: %w", dir, err)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("unpin %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/bpfnet/bpfnet/bpf"
+)
+
+// Counters are one endpoint's packet counts, summed over CPUs. Rx is toward
+// the container, Tx from it.
+type Counters struct {
+	RxPackets, RxBytes, TxPackets, TxBytes uint64
+	Drops                                  []Drop
+}
+
+// Drop is the number of packets dropped for one reason in one direction.
+type Drop struct {
+	Reason    string // the C enum's name without DROP_, e.g. OTHER_NETWORK
+	Direction string // "from-container" or "to-container"
+	Packets   uint64
+}
+
+// DropTotal sums the drops of every reason.
+func (c Counters) DropTotal() uint64 {
+	var n uint64
+	for _, d := range c.Drops {
+		n += d.Packets
+	}
+	return n
+}
+
+// dropReasons maps the C enum's values to names, read from the object's
+// BTF so that C stays the one place they are written.
+func (d *Datapath) dropReasons() (map[bpf.ContainerDropReason]string, error) {
+	var e *btf.Enum
+	if err := d.spec.Types.TypeByName("drop_reason", &e); err != nil {
+		return nil, fmt.Errorf("find enum drop_reason in BTF: %w", err)
+	}
+	names := make(map[bpf.ContainerDropReason]string, len(e.Values))
+	for _, v := range e.Values {
+		if v.Value < uint64(bpf.ContainerDropReasonDROP_REASON_MAX) {
+			names[bpf.ContainerDropReason(v.Value)] = strings.TrimPrefix(v.Name, "DROP_")
+		}
+	}
+	return names, nil
+}
+
+var directions = map[bpf.ContainerDirection]string{
+	bpf.ContainerDirectionDIR_FROM_CONTAINER: "from-container",
+	bpf.ContainerDirectionDIR_TO_CONTAINER:   "to-container",
+}
+
+// Counters reads the counters of the endpoint in slot.
+func (d *Datapath) Counters(slot uint32) (Counters, error) {
+	var c Counters
+	var perCPU []bpf.ContainerEndpointStats
+	if err := d.stats.Lookup(slot, &perCPU); err != nil {
+		return c, fmt.Errorf("read counters of slot %d: %w", slot, err)
+	}
+	for _, s := range perCPU {
+		c.RxPackets += s.RxPackets
+		c.RxBytes += s.RxBytes
+		c.TxPackets += s.TxPackets
+		c.TxBytes += s.TxBytes
+	}
+	reasons, err := d.dropReasons()
+	if err != nil {
+		return c, err
+	}
+	err = d.eachDropKey(slot, func(key bpf.ContainerDropKey) error {
+		var perCPU []uint64
+		if err := d.drops.Lookup(key, &perCPU); errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read drops of slot %d: %w", slot, err)
+		}
+		drop := Drop{Reason: reasons[key.Reason], Direction: directions[key.Direction]}
+		for _, n := range perCPU {
+			drop.Packets += n
+		}
+		c.Drops = append(c.Drops, drop)
+		return nil
+	})
+	return c, err
+}
+
+// eachDropKey calls fn for every possible drop key of slot: a handful of
+// lookups beats iterating a map shared by all endpoints.
+func (d *Datapath) eachDropKey(slot uint32, fn func(bpf.ContainerDropKey) error) error {
+	for r := bpf.ContainerDropReason(1); r < bpf.ContainerDropReasonDROP_REASON_MAX; r++ {
+		for dir := range directions {
+			if err := fn(bpf.ContainerDropKey{Slot: slot, Reason: r, Direction: dir}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ResetCounters zeroes slot's counters, so a new endpoint in a reused slot
+// starts from nothing.
+func (d *Datapath) ResetCounters(slot uint32) error {
+	zero := make([]bpf.ContainerEndpointStats, ebpf.MustPossibleCPU())
+	if err := d.stats.Update(slot, zero, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("reset counters of slot %d: %w", slot, err)
+	}
+	return d.eachDropKey(slot, func(key bpf.ContainerDropKey) error {
+		if err := d.drops.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("reset drops of slot %d: %w", slot, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,185 @@
+package loader
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpfnet/bpfnet/bpf"
+)
+
+// Endpoint is what the datapath knows of one container interface.
+type Endpoint struct {
+	Slot        uint32 // row in the counters, unique in the instance
+	Network     uint32 // network number, unique in the instance
+	IP          netip.Addr
+	MAC         net.HardwareAddr
+	Subnet      netip.Prefix
+	Gateway     netip.Addr
+	GatewayMAC  net.HardwareAddr
+	ICCDisabled bool
+	Internal    bool
+	HostIfindex int // host-side veth, in the instance's host namespace
+}
+
+// EndpointPrograms are the two programs loaded for one endpoint.
+type EndpointPrograms struct {
+	FromContainer *ebpf.Program // tc ingress of the host-side veth
+	ToContainer   *ebpf.Program // tc egress of the host-side veth
+}
+
+// Close releases the programs; attached ones stay loaded.
+func (p *EndpointPrograms) Close() {
+	p.FromContainer.Close()
+	p.ToContainer.Close()
+}
+
+// ipKey is an IPv4 address as the datapath stores it: network byte order in
+// memory, whatever the host's endianness.
+func ipKey(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.NativeEndian.Uint32(b[:])
+}
+
+func maskKey(p netip.Prefix) uint32 {
+	m := net.CIDRMask(p.Bits(), 32)
+	return binary.NativeEndian.Uint32(m)
+}
+
+func (ep Endpoint) config() bpf.ContainerEndpointConfig {
+	c := bpf.ContainerEndpointConfig{
+		Ip:         ipKey(ep.IP),
+		GatewayIp:  ipKey(ep.Gateway),
+		Subnet:     ipKey(ep.Subnet.Masked().Addr()),
+		SubnetMask: maskKey(ep.Subnet),
+		Network:    ep.Network,
+		Slot:       ep.Slot,
+	}
+	if ep.ICCDisabled {
+		c.Flags |= uint32(bpf.ContainerNetworkFlagsNETWORK_ICC_DISABLED)
+	}
+	if ep.Internal {
+		c.Flags |= uint32(bpf.ContainerNetworkFlagsNETWORK_INTERNAL)
+	}
+	copy(c.Mac[:], ep.MAC)
+	copy(c.GatewayMac[:], ep.GatewayMAC)
+	return c
+}
+
+func (ep Endpoint) info() bpf.ContainerEndpointInfo {
+	i := bpf.ContainerEndpointInfo{Ifindex: uint32(ep.HostIfindex), Network: ep.Network, Slot: ep.Slot}
+	copy(i.Mac[:], ep.MAC)
+	return i
+}
+
+func (ep Endpoint) validate(max uint32) error {
+	switch {
+	case !ep.IP.Is4() || !ep.Gateway.Is4() || !ep.Subnet.Addr().Is4():
+		return fmt.Errorf("endpoint %v: addresses must be IPv4", ep.IP)
+	case len(ep.MAC) != 6 || len(ep.GatewayMAC) != 6:
+		return fmt.Errorf("endpoint %v: MAC addresses must be 6 bytes", ep.IP)
+	case ep.Slot >= max:
+		return fmt.Errorf("endpoint %v: slot %d beyond the %d the maps hold", ep.IP, ep.Slot, max)
+	}
+	return nil
+}
+
+// LoadEndpointPrograms loads the container programs with ep's identity
+// compiled in, sharing the instance's maps. AttachEndpoint uses it; BPF
+// unit tests run the programs directly.
+func (d *Datapath) LoadEndpointPrograms(ep Endpoint) (*EndpointPrograms, error) {
+	if err := ep.validate(d.MaxEndpoints()); err != nil {
+		return nil, err
+	}
+	spec := d.spec.Copy()
+	if err := spec.Variables[bpf.ContainerVarConfig].Set(ep.config()); err != nil {
+		return nil, fmt.Errorf("set config of endpoint %v: %w", ep.IP, err)
+	}
+	var objs bpf.ContainerObjects
+	err := spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+		bpf.ContainerMapBpfnetEndpoints: d.endpoints,
+		bpf.ContainerMapBpfnetStats:     d.stats,
+		bpf.ContainerMapBpfnetDrops:     d.drops,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("load programs of endpoint %v: %w", ep.IP, err)
+	}
+	// The maps are the Datapath's; only the programs belong to the caller.
+	return &EndpointPrograms{FromContainer: objs.BpfnetFromContainer, ToContainer: objs.BpfnetToContainer}, nil
+}
+
+func (d *Datapath) linkPin(slot uint32, dir string) string {
+	return filepath.Join(d.dir, "links", fmt.Sprintf("ep%d_%s", slot, dir))
+}
+
+// AttachEndpoint attaches ep's programs to its host-side veth, then makes ep
+// reachable by publishing it in the endpoint map. Call it from a thread in
+// the instance's host network namespace: ifindexes are per namespace.
+func (d *Datapath) AttachEndpoint(ep Endpoint) (err error) {
+	progs, err := d.LoadEndpointPrograms(ep)
+	if err != nil {
+		return err
+	}
+	defer progs.Close()
+	defer func() {
+		if err != nil {
+			d.unpinLinks(ep.Slot)
+		}
+	}()
+	if err := d.ResetCounters(ep.Slot); err != nil {
+		return err
+	}
+	if err := d.attach(ep.HostIfindex, hook{ingress: false, prog: progs.ToContainer, name: bpf.ContainerProgBpfnetToContainer}, d.linkPin(ep.Slot, "egress")); err != nil {
+		return err
+	}
+	if err := d.attach(ep.HostIfindex, hook{ingress: true, prog: progs.FromContainer, name: bpf.ContainerProgBpfnetFromContainer}, d.linkPin(ep.Slot, "ingress")); err != nil {
+		return err
+	}
+	info := ep.info()
+	if err := d.endpoints.Update(ipKey(ep.IP), &info, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("add endpoint %v to map: %w", ep.IP, err)
+	}
+	return nil
+}
+
+// DetachEndpoint makes ep unreachable and releases its links. The caller
+// deletes the veth, which takes tc filters with it. Missing pieces are not
+// an error, so it also cleans up after a half-done attach.
+func (d *Datapath) DetachEndpoint(ep Endpoint) error {
+	if err := d.endpoints.Delete(ipKey(ep.IP)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete endpoint %v from map: %w", ep.IP, err)
+	}
+	if err := d.unpinLinks(ep.Slot); err != nil {
+		return err
+	}
+	return d.ResetCounters(ep.Slot)
+}
+
+func (d *Datapath) unpinLinks(slot uint32) error {
+	for _, dir := range []string{"ingress", "egress"} {
+		if err := os.Remove(d.linkPin(slot, dir)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("unpin link of endpoint slot %d: %w", slot, err)
+		}
+	}
+	return nil
+}
+
+// EndpointIfindex returns the host-side ifindex the map holds for ip, so
+// the kernel state can be checked against the store.
+func (d *Datapath) EndpointIfindex(ip netip.Addr) (int, bool, error) {
+	var info bpf.ContainerEndpointInfo
+	err := d.endpoints.Lookup(ipKey(ip), &info)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("look up endpoint %v: %w", ip, err)
+	}
+	return int(info.Ifindex), true, nil
+}
