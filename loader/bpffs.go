@@ -4,15 +4,25 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
+
+const sysBPFFS = "/sys/fs/bpf"
 
 // ensureBPFFS makes dir a place where pins can live. A directory below an
 // existing bpffs (/sys/fs/bpf/bpfnet) is used as it is; anywhere else an
 // instance gets a bpffs of its own, which keeps test instances apart and
 // stays visible where `ip netns exec` hides /sys/fs/bpf.
 func ensureBPFFS(dir string) error {
+	// Hosts without systemd's mount, like these VMs, leave /sys/fs/bpf
+	// empty: mount it as systemd would.
+	if strings.HasPrefix(dir, sysBPFFS+"/") && !onBPFFS(sysBPFFS) {
+		if err := unix.Mount("bpffs", sysBPFFS, "bpf", 0, ""); err != nil {
+			return fmt.Errorf("mount bpffs on %s: %w", sysBPFFS, err)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create bpffs directory %s: %w", dir, err)
 	}

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bpfnet/bpfnet/ctl"
+)
+
+func containerCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "container", Short: "Manage containers (network namespaces)"}
+	cmd.AddCommand(containerCreate(g), containerLs(g), containerInspect(g), containerRm(g))
+	return cmd
+}
+
+func containerCreate(g *globals) *cobra.Command {
+	var spec ctl.ContainerSpec
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] NAME",
+		Short: "Create a container: a network namespace connected to a network",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec.Name = args[0]
+			return g.with(func(in *ctl.Instance) error {
+				c, err := in.CreateContainer(spec)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), c.ID)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.Network, "network", "", "connect to a network: a name, host or none (default bridge)")
+	f.StringVar(&spec.Network, "net", "", "")
+	_ = f.MarkHidden("net")
+	f.StringVar(&spec.IP, "ip", "", "IPv4 address (needs a network with a user-given subnet)")
+	f.StringArrayVar(&spec.Aliases, "alias", nil, "add network-scoped alias for the container")
+	f.StringVar(&spec.Netns, "netns", "", "adopt this network namespace (e.g. /proc/PID/ns/net) instead of creating one")
+	return cmd
+}
+
+func containerLs(g *globals) *cobra.Command {
+	var quiet bool
+	var format string
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list", "ps"},
+		Short:   "List containers",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.with(func(in *ctl.Instance) error {
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 3, ' ', 0)
+				if !quiet && format != "json" {
+					fmt.Fprintln(tw, "CONTAINER ID\tNAMES\tNETWORKS\tIP ADDRESSES")
+				}
+				for _, c := range in.Containers() {
+					nets, ips := []string{}, []string{}
+					if c.Mode != "" {
+						nets = append(nets, c.Mode)
+					}
+					for _, ep := range c.Endpoints {
+						nets = append(nets, in.State().Networks[ep.NetworkID].Name)
+						ips = append(ips, ep.IP.String())
+					}
+					switch {
+					case quiet:
+						fmt.Fprintln(tw, c.ID[:12])
+					case format == "json":
+						line, _ := json.Marshal(map[string]string{"ID": c.ID[:12], "Names": c.Name,
+							"Networks": strings.Join(nets, ","), "IPAddresses": strings.Join(ips, ",")})
+						fmt.Fprintf(tw, "%s\n", line)
+					default:
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID[:12], c.Name, strings.Join(nets, ","), strings.Join(ips, ","))
+					}
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display container IDs")
+	cmd.Flags().StringVar(&format, "format", "", "output format: table or json")
+	return cmd
+}
+
+func containerInspect(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect CONTAINER [CONTAINER...]",
+		Short: "Display detailed information on one or more containers",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.with(func(in *ctl.Instance) error {
+				views := []containerView{}
+				var errs []error
+				for _, ref := range args {
+					c, err := in.Container(ref)
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					views = append(views, viewContainer(in, c))
+				}
+				if err := writeJSON(cmd.OutOrStdout(), views); err != nil {
+					return err
+				}
+				return errors.Join(errs...)
+			})
+		},
+	}
+}
+
+func containerRm(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rm [OPTIONS] CONTAINER [CONTAINER...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more containers",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.with(func(in *ctl.Instance) error { return eachRef(cmd, args, in.RemoveContainer) })
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "accepted for Docker compatibility")
+	return cmd
+}

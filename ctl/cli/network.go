@@ -1,0 +1,280 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bpfnet/bpfnet/ctl"
+)
+
+func networkCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "network", Short: "Manage networks"}
+	cmd.AddCommand(networkCreate(g), networkLs(g), networkInspect(g), networkRm(g), networkPrune(g),
+		networkConnect(g), networkDisconnect(g))
+	return cmd
+}
+
+func networkCreate(g *globals) *cobra.Command {
+	var spec ctl.NetworkSpec
+	var opts, labels []string
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] NETWORK",
+		Short: "Create a network",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec.Name = args[0]
+			var err error
+			if spec.Options, err = ctl.ParseKeyValues("option", opts); err != nil {
+				return err
+			}
+			if spec.Labels, err = ctl.ParseKeyValues("label", labels); err != nil {
+				return err
+			}
+			return g.with(func(in *ctl.Instance) error {
+				n, err := in.CreateNetwork(spec)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), n.ID)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&spec.Driver, "driver", "d", "bridge", "driver to manage the network")
+	f.StringVar(&spec.Subnet, "subnet", "", "subnet in CIDR format")
+	f.StringVar(&spec.Gateway, "gateway", "", "IPv4 gateway of the subnet")
+	f.StringVar(&spec.IPRange, "ip-range", "", "allocate container IPs from a sub-range")
+	f.BoolVar(&spec.Internal, "internal", false, "restrict external access to the network")
+	f.StringArrayVarP(&opts, "opt", "o", nil, "driver option: icc=BOOL, mtu=N, enable_ip_masquerade=BOOL")
+	f.StringArrayVar(&labels, "label", nil, "set metadata on the network")
+	return cmd
+}
+
+// networkFilter is Docker's `network ls --filter`.
+type networkFilter map[string][]string
+
+func parseNetworkFilters(args []string) (networkFilter, error) {
+	f := networkFilter{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("bad format of filter (expected name=value)")
+		case k != "name" && k != "driver" && k != "label" && k != "id" && k != "type" && k != "scope":
+			return nil, fmt.Errorf("invalid filter '%s'", k)
+		}
+		f[k] = append(f[k], v)
+	}
+	return f, nil
+}
+
+// match: values of one key are ORed, keys are ANDed, as in Docker.
+func (f networkFilter) match(n *ctl.Network) bool {
+	test := func(key string, ok func(string) bool) bool {
+		if len(f[key]) == 0 {
+			return true
+		}
+		for _, v := range f[key] {
+			if ok(v) {
+				return true
+			}
+		}
+		return false
+	}
+	return test("name", func(v string) bool { return strings.Contains(n.Name, v) }) &&
+		test("driver", func(v string) bool { return n.Driver == v }) &&
+		test("id", func(v string) bool { return strings.HasPrefix(n.ID, v) }) &&
+		test("scope", func(v string) bool { return v == "local" }) &&
+		test("type", func(v string) bool { return (v == "builtin") == n.Predefined }) &&
+		test("label", func(v string) bool {
+			k, want, hasValue := strings.Cut(v, "=")
+			got, ok := n.Labels[k]
+			return ok && (!hasValue || got == want)
+		})
+}
+
+func networkLs(g *globals) *cobra.Command {
+	var filters []string
+	var format string
+	var quiet, noTrunc bool
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List networks",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := parseNetworkFilters(filters)
+			if err != nil {
+				return err
+			}
+			if format != "" && format != "json" && format != "table" {
+				return fmt.Errorf("unsupported --format %q: use json or table", format)
+			}
+			return g.with(func(in *ctl.Instance) error {
+				out := cmd.OutOrStdout()
+				tw := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
+				if !quiet && format != "json" {
+					fmt.Fprintln(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE")
+				}
+				for _, n := range in.Networks() {
+					if !f.match(n) {
+						continue
+					}
+					id := n.ID
+					if !noTrunc {
+						id = id[:12]
+					}
+					switch {
+					case quiet:
+						fmt.Fprintln(tw, id)
+					case format == "json":
+						line, _ := json.Marshal(map[string]string{
+							"ID": id, "Name": n.Name, "Driver": n.Driver, "Scope": "local",
+							"IPv6": "false", "Internal": fmt.Sprint(n.Internal), "Labels": joinLabels(n.Labels),
+							"CreatedAt": n.Created.Format("2006-01-02 15:04:05.999999999 -0700 MST"),
+						})
+						fmt.Fprintf(tw, "%s\n", line)
+					default:
+						fmt.Fprintf(tw, "%s\t%s\t%s\tlocal\n", id, n.Name, n.Driver)
+					}
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output (name=, driver=, label=, id=, type=custom|builtin)")
+	cmd.Flags().StringVar(&format, "format", "", "output format: table or json")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display network IDs")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate the output")
+	return cmd
+}
+
+func joinLabels(m map[string]string) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func networkInspect(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect NETWORK [NETWORK...]",
+		Short: "Display detailed information on one or more networks",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.with(func(in *ctl.Instance) error {
+				views := []networkView{}
+				var errs []error
+				for _, ref := range args {
+					n, err := in.Network(ref)
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					views = append(views, viewNetwork(in, n))
+				}
+				if err := writeJSON(cmd.OutOrStdout(), views); err != nil {
+					return err
+				}
+				return errors.Join(errs...)
+			})
+		},
+	}
+}
+
+// eachRef runs fn for every argument, prints the ones that worked and
+// reports every failure, as `docker network rm a b` does.
+func eachRef(cmd *cobra.Command, args []string, fn func(string) error) error {
+	var errs []error
+	for _, ref := range args {
+		if err := fn(ref); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), ref)
+	}
+	return errors.Join(errs...)
+}
+
+func networkRm(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NETWORK [NETWORK...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more networks",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.with(func(in *ctl.Instance) error { return eachRef(cmd, args, in.RemoveNetwork) })
+		},
+	}
+}
+
+func networkPrune(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove all unused networks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !force && !confirm(g, "WARNING! This will remove all custom networks not used by at least one container.") {
+				return nil
+			}
+			return g.with(func(in *ctl.Instance) error {
+				removed, err := in.PruneNetworks()
+				if len(removed) > 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "Deleted Networks:")
+					for _, name := range removed {
+						fmt.Fprintln(cmd.OutOrStdout(), name)
+					}
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
+	return cmd
+}
+
+func confirm(g *globals, warning string) bool {
+	fmt.Fprintf(g.env.Stdout, "%s\nAre you sure you want to continue? [y/N] ", warning)
+	line, _ := bufio.NewReader(g.env.Stdin).ReadString('\n')
+	answer := strings.ToLower(strings.TrimSpace(line))
+	return answer == "y" || answer == "yes"
+}
+
+func networkConnect(g *globals) *cobra.Command {
+	var ip string
+	var aliases []string
+	cmd := &cobra.Command{
+		Use:   "connect [OPTIONS] NETWORK CONTAINER",
+		Short: "Connect a container to a network",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.with(func(in *ctl.Instance) error { return in.Connect(args[0], args[1], ip, aliases) })
+		},
+	}
+	cmd.Flags().StringVar(&ip, "ip", "", "IPv4 address")
+	cmd.Flags().StringArrayVar(&aliases, "alias", nil, "add network-scoped alias for the container")
+	return cmd
+}
+
+func networkDisconnect(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "disconnect [OPTIONS] NETWORK CONTAINER",
+		Short: "Disconnect a container from a network",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.with(func(in *ctl.Instance) error { return in.Disconnect(args[0], args[1]) })
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "accepted for Docker compatibility")
+	return cmd
+}

@@ -1,0 +1,85 @@
+// Package cli is the bpfnet command line: one file per verb group, thin
+// over package ctl.
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bpfnet/bpfnet/ctl"
+	"github.com/bpfnet/bpfnet/loader"
+)
+
+// Env is what a command reads and writes, injectable for tests.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// Main runs the CLI with args and returns the exit status.
+func Main(env Env, args []string) int {
+	cmd := NewRoot(env)
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(env.Stderr, "Error:", err)
+		return 1
+	}
+	return 0
+}
+
+// DefaultEnv is the process's own standard streams and environment.
+func DefaultEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+type globals struct {
+	env  Env
+	opts ctl.Options
+}
+
+// open opens the instance the global flags name.
+func (g *globals) open() (*ctl.Instance, error) {
+	mode, err := loader.ParseAttachMode(g.env.Getenv("BPFNET_ATTACH"))
+	if err != nil {
+		return nil, fmt.Errorf("BPFNET_ATTACH: %w", err)
+	}
+	opts := g.opts
+	opts.Attach = mode
+	opts.Stderr = g.env.Stderr
+	return ctl.Open(opts)
+}
+
+// with opens the instance, runs fn and closes it.
+func (g *globals) with(fn func(*ctl.Instance) error) error {
+	in, err := g.open()
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return fn(in)
+}
+
+// NewRoot builds the command tree.
+func NewRoot(env Env) *cobra.Command {
+	g := &globals{env: env}
+	root := &cobra.Command{
+		Use:           "bpfnet",
+		Short:         "Docker's network modes with an eBPF datapath",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetIn(env.Stdin)
+	f := root.PersistentFlags()
+	f.StringVar(&g.opts.Root, "root", env.Getenv("BPFNET_ROOT"), "state directory (env BPFNET_ROOT; default "+ctl.DefaultRoot+")")
+	f.StringVar(&g.opts.BPFFS, "bpffs", env.Getenv("BPFNET_BPFFS"), "pin directory (env BPFNET_BPFFS; default /sys/fs/bpf/bpfnet, or ROOT/bpffs)")
+	f.StringVar(&g.opts.NetnsDir, "netns-dir", env.Getenv("BPFNET_NETNS_DIR"), "directory of container namespaces (env BPFNET_NETNS_DIR; default /run/netns, or ROOT/netns)")
+	f.StringVar(&g.opts.HostNetns, "host-netns", env.Getenv("BPFNET_HOST_NETNS"), "network namespace acting as the host (env BPFNET_HOST_NETNS; default the caller's)")
+	root.AddCommand(networkCommand(g), containerCommand(g), execCommand(g), statsCommand(g), systemCommand(g))
+	return root
+}

@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+
+	"github.com/bpfnet/bpfnet/ctl"
+)
+
+// The JSON shapes below are Docker's (docker network inspect, docker
+// inspect), so tools written for Docker read bpfnet's output.
+
+type ipamConfigView struct {
+	Subnet  string `json:"Subnet,omitempty"`
+	IPRange string `json:"IPRange,omitempty"`
+	Gateway string `json:"Gateway,omitempty"`
+}
+
+type ipamView struct {
+	Driver  string
+	Options map[string]string
+	Config  []ipamConfigView
+}
+
+type networkContainerView struct {
+	Name        string
+	EndpointID  string
+	MacAddress  string
+	IPv4Address string
+	IPv6Address string
+}
+
+type networkView struct {
+	Name       string
+	Id         string
+	Created    string
+	Scope      string
+	Driver     string
+	EnableIPv6 bool
+	IPAM       ipamView
+	Internal   bool
+	Attachable bool
+	Ingress    bool
+	ConfigOnly bool
+	Containers map[string]networkContainerView
+	Options    map[string]string
+	Labels     map[string]string
+}
+
+func viewNetwork(in *ctl.Instance, n *ctl.Network) networkView {
+	v := networkView{
+		Name: n.Name, Id: n.ID, Created: n.Created.Format("2006-01-02T15:04:05.999999999Z07:00"),
+		Scope: "local", Driver: n.Driver, Internal: n.Internal,
+		IPAM:       ipamView{Driver: "default", Config: []ipamConfigView{}},
+		Containers: map[string]networkContainerView{},
+		Options:    nonNil(n.Options), Labels: nonNil(n.Labels),
+	}
+	if n.Driver == ctl.DriverBridge {
+		cfg := ipamConfigView{Subnet: n.IPAM.Subnet.String(), Gateway: n.IPAM.Gateway.String()}
+		if n.IPAM.IPRange.IsValid() {
+			cfg.IPRange = n.IPAM.IPRange.String()
+		}
+		v.IPAM.Config = append(v.IPAM.Config, cfg)
+	}
+	for _, c := range in.Containers() {
+		if ep := c.Endpoint(n.ID); ep != nil {
+			v.Containers[c.ID] = networkContainerView{
+				Name: c.Name, EndpointID: ep.ID, MacAddress: ep.MAC,
+				IPv4Address: netip.PrefixFrom(ep.IP, n.IPAM.Subnet.Bits()).String(),
+			}
+		} else if c.Mode != "" && c.Mode == n.Name {
+			v.Containers[c.ID] = networkContainerView{Name: c.Name}
+		}
+	}
+	return v
+}
+
+type endpointSettingsView struct {
+	Aliases     []string
+	NetworkID   string
+	EndpointID  string
+	Gateway     string
+	IPAddress   string
+	IPPrefixLen int
+	MacAddress  string
+	Interface   string `json:"Interface,omitempty"` // bpfnet: the name inside the container
+}
+
+type networkSettingsView struct {
+	SandboxKey string
+	Networks   map[string]endpointSettingsView
+}
+
+type containerView struct {
+	Id              string
+	Created         string
+	Name            string
+	HostConfig      struct{ NetworkMode string }
+	NetworkSettings networkSettingsView
+}
+
+func viewContainer(in *ctl.Instance, c *ctl.Container) containerView {
+	v := containerView{
+		Id: c.ID, Created: c.Created.Format("2006-01-02T15:04:05.999999999Z07:00"), Name: "/" + c.Name,
+		NetworkSettings: networkSettingsView{SandboxKey: c.Netns, Networks: map[string]endpointSettingsView{}},
+	}
+	v.HostConfig.NetworkMode = c.Mode
+	if c.Mode != "" {
+		mode, _ := in.Network(c.Mode)
+		v.NetworkSettings.Networks[c.Mode] = endpointSettingsView{NetworkID: mode.ID}
+	}
+	for _, ep := range c.Endpoints {
+		n := in.State().Networks[ep.NetworkID]
+		if v.HostConfig.NetworkMode == "" {
+			v.HostConfig.NetworkMode = n.Name
+		}
+		v.NetworkSettings.Networks[n.Name] = endpointSettingsView{
+			Aliases: ep.Aliases, NetworkID: n.ID, EndpointID: ep.ID, Gateway: n.IPAM.Gateway.String(),
+			IPAddress: ep.IP.String(), IPPrefixLen: n.IPAM.Subnet.Bits(), MacAddress: ep.MAC, Interface: ep.Ifname,
+		}
+	}
+	return v
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func writeJSON(w io.Writer, v any) error {
+	data, err := json.MarshalIndent(v, "", "    ")
+	if err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	_, err = fmt.Fprintf(w, "%s\n", data)
+	return err
+}

@@ -1,0 +1,309 @@
+package ctl
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// ContainerSpec is what `container create` asks for.
+type ContainerSpec struct {
+	Name    string
+	Network string // "" means the default bridge
+	IP      string
+	Aliases []string
+	Netns   string // adopt this namespace instead of creating one
+}
+
+// Docker's rule for container names; bpfnet also uses the name as the
+// namespace's file name, so it must not hold a slash.
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// Containers returns the containers sorted by name.
+func (in *Instance) Containers() []*Container {
+	out := make([]*Container, 0, len(in.state.Containers))
+	for _, c := range in.state.Containers {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Container finds a container by name, ID or unique ID prefix.
+func (in *Instance) Container(ref string) (*Container, error) {
+	ref = strings.TrimPrefix(ref, "/")
+	var byPrefix []*Container
+	for _, c := range in.state.Containers {
+		if c.Name == ref || c.ID == ref {
+			return c, nil
+		}
+		if ref != "" && strings.HasPrefix(c.ID, ref) {
+			byPrefix = append(byPrefix, c)
+		}
+	}
+	if len(byPrefix) == 1 {
+		return byPrefix[0], nil
+	}
+	return nil, notFound("No such container: " + ref)
+}
+
+// CreateContainer makes a container and connects it to its network.
+func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error) {
+	if !validName.MatchString(spec.Name) {
+		return nil, fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", spec.Name)
+	}
+	if other, err := in.Container(spec.Name); err == nil && other.Name == spec.Name {
+		return nil, fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", spec.Name, other.ID)
+	}
+	netRef := spec.Network
+	if netRef == "" {
+		netRef = NetworkBridge
+	}
+	n, err := in.Network(netRef)
+	if err != nil {
+		return nil, err
+	}
+	c = &Container{ID: newID(), Name: spec.Name, Created: time.Now().UTC()}
+	if n.Driver == DriverHost {
+		if spec.Netns != "" || spec.IP != "" || len(spec.Aliases) > 0 {
+			return nil, fmt.Errorf("conflicting options: --netns, --ip and --alias cannot be used with the host network")
+		}
+		c.Mode = NetworkHost
+		return c, in.commit(Change{PutContainers: []*Container{c}})
+	}
+	if n.Driver == DriverNull {
+		if spec.IP != "" || len(spec.Aliases) > 0 {
+			return nil, fmt.Errorf("conflicting options: --ip and --alias cannot be used with the none network")
+		}
+		c.Mode = NetworkNone
+	}
+
+	var undo undoStack
+	defer func() {
+		if err != nil {
+			undo.run()
+		}
+	}()
+	if err := in.giveNetns(c, spec.Netns, &undo); err != nil {
+		return nil, err
+	}
+	if n.Driver == DriverBridge {
+		ep, err := in.connect(c, n, spec.IP, spec.Aliases)
+		if err != nil {
+			return nil, err
+		}
+		undo.push(func() error { return in.disconnectKernel(c, n, ep) })
+	}
+	if err := in.commit(Change{PutContainers: []*Container{c}}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// giveNetns creates c's named namespace or adopts the one at adopt.
+func (in *Instance) giveNetns(c *Container, adopt string, undo *undoStack) error {
+	if adopt != "" {
+		if !isNetns(adopt) {
+			return fmt.Errorf("invalid --netns %s: not a network namespace", adopt)
+		}
+		for _, other := range in.state.Containers {
+			if other.Netns != "" && sameFile(other.Netns, adopt) {
+				return fmt.Errorf("invalid --netns %s: it is already the namespace of container %s", adopt, other.Name)
+			}
+		}
+		c.Netns, c.Adopted = adopt, true
+		return nil
+	}
+	path, err := createNamedNetns(in.opts.NetnsDir, c.Name, setupContainerNetns)
+	if err != nil {
+		return err
+	}
+	c.Netns = path
+	undo.push(func() error { return deleteNamedNetns(path) })
+	return nil
+}
+
+// setupContainerNetns runs inside a new container namespace: loopback up,
+// and no IPv6, which bpfnet's networks do not carry.
+func setupContainerNetns() error {
+	lo, err := netlink.LinkByName("lo")
+	if err == nil {
+		err = netlink.LinkSetUp(lo)
+	}
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	for _, name := range []string{"all", "default"} {
+		_ = writeSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1")
+	}
+	return nil
+}
+
+func sameFile(a, b string) bool {
+	var sa, sb unix.Stat_t
+	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
+// RemoveContainer disconnects c from every network and deletes the
+// namespace bpfnet made for it.
+func (in *Instance) RemoveContainer(ref string) error {
+	c, err := in.Container(ref)
+	if err != nil {
+		return err
+	}
+	for _, ep := range c.Endpoints {
+		n := in.state.Networks[ep.NetworkID]
+		if err := in.disconnectKernel(c, n, ep); err != nil {
+			return fmt.Errorf("remove container %s: %w", c.Name, err)
+		}
+	}
+	if c.Netns != "" && !c.Adopted {
+		if err := deleteNamedNetns(c.Netns); err != nil {
+			return fmt.Errorf("remove container %s: %w", c.Name, err)
+		}
+	}
+	return in.commit(Change{DeleteContainers: []string{c.ID}})
+}
+
+// Connect attaches a container to one more bridge network.
+func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) error {
+	n, err := in.Network(netRef)
+	if err != nil {
+		return err
+	}
+	c, err := in.Container(ctrRef)
+	if err != nil {
+		return err
+	}
+	switch {
+	case n.Driver == DriverHost || c.Mode == NetworkHost:
+		return fmt.Errorf("container cannot be disconnected from host network or connected to host network")
+	case n.Driver == DriverNull || c.Mode == NetworkNone:
+		return fmt.Errorf("container cannot be connected to multiple networks with one of the networks in private (none) mode")
+	case c.Endpoint(n.ID) != nil:
+		return fmt.Errorf("endpoint with name %s already exists in network %s", c.Name, n.Name)
+	}
+	ep, err := in.connect(c, n, ip, aliases)
+	if err != nil {
+		return err
+	}
+	if err := in.commit(Change{PutContainers: []*Container{c}}); err != nil {
+		_ = in.disconnectKernel(c, n, ep)
+		c.Endpoints = c.Endpoints[:len(c.Endpoints)-1]
+		return err
+	}
+	return nil
+}
+
+// Disconnect detaches a container from a network.
+func (in *Instance) Disconnect(netRef, ctrRef string) error {
+	n, err := in.Network(netRef)
+	if err != nil {
+		return err
+	}
+	c, err := in.Container(ctrRef)
+	if err != nil {
+		return err
+	}
+	if n.Driver == DriverHost || c.Mode == NetworkHost {
+		return fmt.Errorf("container cannot be disconnected from host network or connected to host network")
+	}
+	ep := c.Endpoint(n.ID)
+	if ep == nil {
+		return fmt.Errorf("container %s is not connected to network %s", c.Name, n.Name)
+	}
+	if err := in.disconnectKernel(c, n, ep); err != nil {
+		return err
+	}
+	kept := c.Endpoints[:0]
+	for _, e := range c.Endpoints {
+		if e != ep {
+			kept = append(kept, e)
+		}
+	}
+	c.Endpoints = kept
+	return in.commit(Change{PutContainers: []*Container{c}})
+}
+
+// connect allocates an endpoint of c on n, builds it in the kernel and
+// appends it to c. Nothing is stored yet.
+func (in *Instance) connect(c *Container, n *Network, ipText string, aliases []string) (*Endpoint, error) {
+	var requested netip.Addr
+	if ipText != "" {
+		if !n.UserSubnet {
+			return nil, fmt.Errorf("user specified IP address is supported only when connecting to networks with user configured subnets")
+		}
+		var err error
+		if requested, err = netip.ParseAddr(ipText); err != nil || !requested.Is4() {
+			return nil, fmt.Errorf("invalid IPv4 address: %s", ipText)
+		}
+	}
+	used := map[netip.Addr]bool{}
+	for _, other := range in.state.Containers {
+		if ep := other.Endpoint(n.ID); ep != nil {
+			used[ep.IP] = true
+		}
+	}
+	ip, err := n.IPAM.Allocate(requested, used)
+	if err != nil {
+		return nil, err
+	}
+	slot, err := in.freeSlot()
+	if err != nil {
+		return nil, err
+	}
+	ep := &Endpoint{ID: newID(), NetworkID: n.ID, IP: ip, Aliases: aliases, Slot: slot}
+	if err := in.connectKernel(c, n, ep); err != nil {
+		return nil, err
+	}
+	c.Endpoints = append(c.Endpoints, ep)
+	return ep, nil
+}
+
+// freeSlot is the lowest counters row no endpoint holds.
+func (in *Instance) freeSlot() (uint32, error) {
+	used := map[uint32]bool{}
+	for _, c := range in.state.Containers {
+		for _, ep := range c.Endpoints {
+			used[ep.Slot] = true
+		}
+	}
+	for s := uint32(1); s < in.dp.MaxEndpoints(); s++ {
+		if !used[s] {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("no endpoint slot left: the datapath holds %d endpoints", in.dp.MaxEndpoints()-1)
+}
+
+// undoStack collects the inverse of each step done so far.
+type undoStack []func() error
+
+func (u *undoStack) push(f func() error) { *u = append(*u, f) }
+
+// run undoes in reverse order; undo is best effort, the first error is
+// what the caller reports.
+func (u undoStack) run() {
+	for i := len(u) - 1; i >= 0; i-- {
+		_ = u[i]()
+	}
+}
+
+// ContainerNetns is the path of c's namespace for exec; "" when it is the
+// caller's own (host mode of an instance without --host-netns).
+func (in *Instance) ContainerNetns(ref string) (string, error) {
+	c, err := in.Container(ref)
+	if err != nil {
+		return "", err
+	}
+	if c.Mode == NetworkHost {
+		return in.opts.HostNetns, nil
+	}
+	return c.Netns, nil
+}

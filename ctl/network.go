@@ -1,0 +1,245 @@
+package ctl
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bpfnet/bpfnet/ipam"
+)
+
+// NetworkSpec is what `network create` asks for.
+type NetworkSpec struct {
+	Name     string
+	Driver   string // "" means bridge
+	Subnet   string
+	Gateway  string
+	IPRange  string
+	Internal bool
+	Options  map[string]string
+	Labels   map[string]string
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+// Networks returns the networks sorted by name.
+func (in *Instance) Networks() []*Network {
+	out := make([]*Network, 0, len(in.state.Networks))
+	for _, n := range in.state.Networks {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Network finds a network by name, full ID or unique ID prefix, as Docker does.
+func (in *Instance) Network(ref string) (*Network, error) {
+	var byPrefix []*Network
+	for _, n := range in.state.Networks {
+		if n.Name == ref || n.ID == ref {
+			return n, nil
+		}
+		if ref != "" && strings.HasPrefix(n.ID, ref) {
+			byPrefix = append(byPrefix, n)
+		}
+	}
+	if len(byPrefix) == 1 {
+		return byPrefix[0], nil
+	}
+	if len(byPrefix) > 1 {
+		return nil, fmt.Errorf("network %s is ambiguous (%d matches found based on ID prefix)", ref, len(byPrefix))
+	}
+	return nil, notFound(fmt.Sprintf("network %s not found", ref))
+}
+
+func (in *Instance) subnets() []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range in.state.Networks {
+		if n.Driver == DriverBridge {
+			out = append(out, n.IPAM.Subnet)
+		}
+	}
+	return out
+}
+
+func (in *Instance) nextNetworkNumber() uint32 {
+	used := map[uint32]bool{}
+	for _, n := range in.state.Networks {
+		used[n.Number] = true
+	}
+	num := uint32(1)
+	for used[num] {
+		num++
+	}
+	return num
+}
+
+// CreateNetwork creates a bridge network and gives the host its gateway.
+func (in *Instance) CreateNetwork(spec NetworkSpec) (*Network, error) {
+	switch spec.Driver {
+	case "", DriverBridge:
+	case DriverHost, DriverNull:
+		return nil, fmt.Errorf("only one instance of %q network is allowed", spec.Driver)
+	case "overlay":
+		return nil, fmt.Errorf("driver overlay is not supported yet: bpfnet networks use the bridge driver")
+	default:
+		return nil, fmt.Errorf("plugin %q not found", spec.Driver)
+	}
+	if spec.Name == "" {
+		return nil, fmt.Errorf("network name must not be empty")
+	}
+	if _, err := in.Network(spec.Name); err == nil {
+		return nil, fmt.Errorf("network with name %s already exists", spec.Name)
+	}
+	settings, err := ParseBridgeOptions(spec.Options)
+	if err != nil {
+		return nil, err
+	}
+	n := &Network{
+		ID: newID(), Name: spec.Name, Driver: DriverBridge, Created: time.Now().UTC(),
+		Internal: spec.Internal, Settings: settings, Options: spec.Options, Labels: spec.Labels,
+		Number: in.nextNetworkNumber(), UserSubnet: spec.Subnet != "",
+	}
+	if n.IPAM, err = in.networkIPAM(spec); err != nil {
+		return nil, err
+	}
+	if err := in.inHost(func() error { return addGateway(n) }); err != nil {
+		return nil, err
+	}
+	if err := in.commit(Change{PutNetworks: []*Network{n}}); err != nil {
+		_ = in.inHost(func() error { return delGateway(n) })
+		return nil, err
+	}
+	return n, nil
+}
+
+// networkIPAM validates the user's addressing or picks Docker's next
+// default pool that neither a network nor a host route uses.
+func (in *Instance) networkIPAM(spec NetworkSpec) (ipam.Config, error) {
+	subnet := spec.Subnet
+	if subnet == "" {
+		if spec.IPRange != "" || spec.Gateway != "" {
+			return ipam.Config{}, ipam.ErrMissingSubnet
+		}
+		var routed []netip.Prefix
+		if err := in.inHost(func() (err error) { routed, err = hostRoutes(); return err }); err != nil {
+			return ipam.Config{}, err
+		}
+		p, err := ipam.NextSubnet(ipam.DefaultPools, in.subnets(), routed)
+		if err != nil {
+			return ipam.Config{}, err
+		}
+		subnet = p.String()
+	}
+	cfg, err := ipam.ParseConfig(subnet, spec.IPRange, spec.Gateway)
+	if err != nil {
+		return cfg, err
+	}
+	if err := ipam.CheckOverlap(cfg.Subnet, in.subnets()); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// RemoveNetwork removes an unused user-defined network.
+func (in *Instance) RemoveNetwork(ref string) error {
+	n, err := in.Network(ref)
+	if err != nil {
+		return err
+	}
+	if n.Predefined {
+		return fmt.Errorf("%s is a pre-defined network and cannot be removed", n.Name)
+	}
+	if users := in.networkUsers(n); len(users) > 0 {
+		return fmt.Errorf("error while removing network: network %s has active endpoints (%s)", n.Name, strings.Join(users, ", "))
+	}
+	if err := in.commit(Change{DeleteNetworks: []string{n.ID}}); err != nil {
+		return err
+	}
+	// The store no longer names the network; a failure here leaves only an
+	// address that `system repair` removes.
+	return in.inHost(func() error { return delGateway(n) })
+}
+
+// networkUsers names the containers attached to n.
+func (in *Instance) networkUsers(n *Network) []string {
+	var users []string
+	for _, c := range in.state.Containers {
+		if c.Endpoint(n.ID) != nil || (n.Driver != DriverBridge && c.Mode == n.Name) {
+			users = append(users, c.Name)
+		}
+	}
+	sort.Strings(users)
+	return users
+}
+
+// PruneNetworks removes every user-defined network no container uses and
+// returns their names.
+func (in *Instance) PruneNetworks() ([]string, error) {
+	var removed []string
+	for _, n := range in.Networks() {
+		if n.Predefined || len(in.networkUsers(n)) > 0 {
+			continue
+		}
+		if err := in.RemoveNetwork(n.ID); err != nil {
+			return removed, err
+		}
+		removed = append(removed, n.Name)
+	}
+	return removed, nil
+}
+
+// ensurePredefined creates bridge, host and none on first use. The default
+// bridge takes 172.17.0.0/16 unless the host routes it (docker0), then the
+// next free default pool.
+func (in *Instance) ensurePredefined() error {
+	if _, err := in.Network(NetworkBridge); err == nil {
+		return nil
+	}
+	var routed []netip.Prefix
+	if err := in.inHost(func() (err error) { routed, err = hostRoutes(); return err }); err != nil {
+		return err
+	}
+	subnet, err := ipam.NextSubnet(ipam.DefaultPools, in.subnets(), routed)
+	if err != nil {
+		return err
+	}
+	cfg, err := ipam.ParseConfig(subnet.String(), "", "")
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	bridge := &Network{
+		ID: newID(), Name: NetworkBridge, Driver: DriverBridge, Created: now, Predefined: true,
+		Number: in.nextNetworkNumber(), IPAM: cfg,
+		Settings: BridgeSettings{ICC: true, MTU: defaultMTU, Masquerade: true},
+		Options: map[string]string{
+			"com.docker.network.bridge.default_bridge": "true",
+			optICC:        "true",
+			optMasquerade: "true",
+			optMTU:        fmt.Sprint(defaultMTU),
+			"com.docker.network.bridge.name": gatewayDevice,
+		},
+	}
+	host := &Network{ID: newID(), Name: NetworkHost, Driver: DriverHost, Created: now, Predefined: true}
+	none := &Network{ID: newID(), Name: NetworkNone, Driver: DriverNull, Created: now, Predefined: true}
+	if err := in.inHost(func() error {
+		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
+			return err
+		}
+		return addGateway(bridge)
+	}); err != nil {
+		return err
+	}
+	return in.commit(Change{PutNetworks: []*Network{bridge, host, none}})
+}
