@@ -225,9 +225,9 @@ func (in *Instance) ensurePredefined() error {
 		Settings: BridgeSettings{ICC: true, MTU: defaultMTU, Masquerade: true},
 		Options: map[string]string{
 			"com.docker.network.bridge.default_bridge": "true",
-			optICC:        "true",
-			optMasquerade: "true",
-			optMTU:        fmt.Sprint(defaultMTU),
+			optICC:                           "true",
+			optMasquerade:                    "true",
+			optMTU:                           fmt.Sprint(defaultMTU),
 			"com.docker.network.bridge.name": gatewayDevice,
 		},
 	}
