@@ -141,6 +141,13 @@ func (d *Datapath) AttachEndpoint(ep Endpoint) (err error) {
 	if err := d.attach(ep.HostIfindex, hook{ingress: true, prog: progs.FromContainer, name: bpf.ContainerProgBpfnetFromContainer}, d.linkPin(ep.Slot, "ingress")); err != nil {
 		return err
 	}
+	return d.PublishEndpoint(ep)
+}
+
+// PublishEndpoint makes ep a forwarding target: other endpoints' programs
+// find it by address. AttachEndpoint calls it once ep's programs run;
+// endpoints without local programs (remote ones, tests) use it alone.
+func (d *Datapath) PublishEndpoint(ep Endpoint) error {
 	info := ep.info()
 	if err := d.endpoints.Update(ipKey(ep.IP), &info, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("add endpoint %v to map: %w", ep.IP, err)
