@@ -18,5 +18,12 @@ generate: ## rebuild the bpf2go outputs (needs clang-19)
 check-generate: generate ## fail if the committed bpf2go outputs differ from a fresh build
 	git diff --exit-code -- bpf/
 
+test: ## run every test; as root the privileged ones too (they make their own namespaces)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+demo: ## two containers talking through bpfnet, one isolated network, counters
+	./demo.sh
+
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'

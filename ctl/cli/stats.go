@@ -28,8 +28,20 @@ func statsCommand(g *globals) *cobra.Command {
 				for _, c := range counters {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", c.Container, c.Network, c.Endpoint.IP,
 						c.RxPackets, c.RxBytes, c.TxPackets, c.TxBytes, c.DropTotal())
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				// Reasons get their own table: few endpoints have drops.
+				tw = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
+				header := "\nCONTAINER\tNETWORK\tDROP REASON\tDIRECTION\tPACKETS"
+				for _, c := range counters {
 					for _, d := range c.Drops {
-						fmt.Fprintf(tw, "  drop %s (%s)\t\t\t\t\t\t\t%d\n", d.Reason, d.Direction, d.Packets)
+						if header != "" {
+							fmt.Fprintln(tw, header)
+							header = ""
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", c.Container, c.Network, d.Reason, d.Direction, d.Packets)
 					}
 				}
 				return tw.Flush()

@@ -1,0 +1,55 @@
+package ctl
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseBridgeOptions(t *testing.T) {
+	tests := []struct {
+		opts    map[string]string
+		want    BridgeSettings
+		wantErr string
+	}{
+		{opts: nil, want: BridgeSettings{ICC: true, MTU: 1500, Masquerade: true}},
+		{opts: map[string]string{"icc": "false"}, want: BridgeSettings{ICC: false, MTU: 1500, Masquerade: true}},
+		{opts: map[string]string{"com.docker.network.bridge.enable_icc": "0"}, want: BridgeSettings{MTU: 1500, Masquerade: true}},
+		{opts: map[string]string{"mtu": "9000", "enable_ip_masquerade": "false"}, want: BridgeSettings{ICC: true, MTU: 9000}},
+		{opts: map[string]string{"com.docker.network.driver.mtu": "1400"}, want: BridgeSettings{ICC: true, MTU: 1400, Masquerade: true}},
+		{opts: map[string]string{"mtu": "abc"}, wantErr: `invalid value "abc" for option mtu`},
+		{opts: map[string]string{"mtu": "67"}, wantErr: "out of range"},
+		{opts: map[string]string{"icc": "maybe"}, wantErr: `invalid value "maybe" for option icc`},
+		{opts: map[string]string{"foo": "bar"}, wantErr: `invalid option "foo"`},
+	}
+	for _, tt := range tests {
+		got, err := ParseBridgeOptions(tt.opts)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseBridgeOptions(%v) error = %v, want %q", tt.opts, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseBridgeOptions(%v) = %+v, %v; want %+v", tt.opts, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseKeyValues(t *testing.T) {
+	got, err := ParseKeyValues("label", []string{"a=b", "c", "d=e=f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": "b", "c": "", "d": "e=f"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("got[%q] = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, err := ParseKeyValues("label", []string{"=x"}); err == nil {
+		t.Error("empty key accepted")
+	}
+}

@@ -1,0 +1,76 @@
+package ctl
+
+import (
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/bpfnet/bpfnet/ipam"
+)
+
+func TestStoreRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bpfnet.db")
+	s, err := openStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Network{ID: "n1", Name: "demo", Number: 2, Driver: DriverBridge,
+		IPAM:   ipam.Config{Subnet: netip.MustParsePrefix("172.18.0.0/16"), Gateway: netip.MustParseAddr("172.18.0.1")},
+		Labels: map[string]string{"a": "b"}, Settings: BridgeSettings{ICC: true, MTU: 1450}}
+	c := &Container{ID: "c1", Name: "web", Netns: "/run/netns/web", Endpoints: []*Endpoint{
+		{ID: "e1", NetworkID: "n1", IP: netip.MustParseAddr("172.18.0.2"), Slot: 3, Ifname: "eth0"},
+	}}
+	if err := s.Apply(Change{PutNetworks: []*Network{n}, PutContainers: []*Container{c}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = openStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := st.Networks["n1"]
+	if got == nil || got.Name != "demo" || got.IPAM != n.IPAM || got.Labels["a"] != "b" || got.Settings.MTU != 1450 {
+		t.Fatalf("network after reopen = %+v, want %+v", got, n)
+	}
+	gc := st.Containers["c1"]
+	if gc == nil || len(gc.Endpoints) != 1 || gc.Endpoints[0].IP != c.Endpoints[0].IP || gc.Endpoints[0].Slot != 3 {
+		t.Fatalf("container after reopen = %+v", gc)
+	}
+	if err := s.Apply(Change{DeleteContainers: []string{"c1"}, DeleteNetworks: []string{"n1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = s.Load(); len(st.Networks)+len(st.Containers) != 0 {
+		t.Fatalf("after delete: %d networks, %d containers", len(st.Networks), len(st.Containers))
+	}
+}
+
+func TestStoreRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bpfnet.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return b.Put(keySchema, []byte("99"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openStore(path); err == nil || !strings.Contains(err.Error(), "store schema 99") {
+		t.Fatalf("openStore of schema 99: %v", err)
+	}
+}
