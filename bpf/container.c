@@ -8,6 +8,11 @@
  *
  *   bpfnet_from_container: tc ingress, frames the container sent.
  *   bpfnet_to_container:   tc egress, frames the host stack sends to it.
+ *
+ * Flows to other hosts are routed here, not by the host stack: masqueraded
+ * (or reverse-translated for a published port) and sent to the uplink with
+ * bpf_redirect, so host firewall policy on forwarding does not apply and a
+ * translated source (a host address) is never seen as a martian.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -21,6 +26,18 @@
 #include "lib/metrics.h"
 #include "lib/eth.h"
 #include "lib/arp.h"
+#include "lib/ct.h"
+#include "lib/nat.h"
+#include "lib/ports.h"
+
+/* Source ports for masquerade: outside the kernel's default ephemeral range
+ * (32768-60999), which the control plane also reserves, so a masqueraded
+ * flow never takes a tuple a host socket holds. */
+enum {
+	SNAT_PORT_FIRST = 61000,
+	SNAT_PORT_COUNT = 65536 - SNAT_PORT_FIRST,
+	SNAT_TRIES = 32,
+};
 
 volatile const struct endpoint_config config;
 
@@ -56,12 +73,143 @@ static __always_inline int from_container_arp(struct __sk_buff *skb)
 	return arp_reply(skb, arp, peer->mac);
 }
 
+/* to_peer hands a frame to a container of the same network. */
+static __always_inline int to_peer(struct __sk_buff *skb, const struct endpoint_info *peer)
+{
+	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
+	count_packet(peer->slot, DIR_TO_CONTAINER, skb->len);
+	return bpf_redirect_peer(peer->ifindex, 0);
+}
+
+/* hairpin sends a flow to a published port of this host (on any of its
+ * addresses, the gateway's included) to the container behind it. */
+static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
+{
+	struct port_target *t = published(f->key.daddr, f->key.dport, f->key.proto);
+	struct endpoint_info *peer;
+	struct ct_key reply;
+
+	if (!t) {
+		count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
+		return TC_ACT_OK;
+	}
+	peer = bpf_map_lookup_elem(&bpfnet_endpoints, &t->ip);
+	if (!peer)
+		return drop(config.slot, DROP_NOT_PUBLISHED, DIR_FROM_CONTAINER);
+	reply = (struct ct_key){
+		.saddr = t->ip, .daddr = f->key.saddr,
+		.sport = t->port, .dport = f->key.sport, .proto = f->key.proto,
+	};
+	if (ct_store(&reply, f, bpf_ktime_get_ns(), CT_DNAT_REPLY, f->key.daddr, f->key.dport, 0, BPF_ANY))
+		return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
+	if (nat_rewrite(skb, f, 0, t->ip, t->port) || set_dst_mac(skb, peer->mac))
+		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+	return to_peer(skb, peer);
+}
+
+/* snat_port picks a free masquerade port for f on nat_addr and records the
+ * reply direction. Only a flow's first packet gets here. */
+static __always_inline int snat_port(const struct flow *f, __u32 nat_addr, __u64 now, __u16 *port)
+{
+	struct ct_key reply = {
+		.saddr = f->key.daddr, .daddr = nat_addr,
+		.sport = f->key.dport, .proto = f->key.proto,
+	};
+	__u32 start = bpf_get_prandom_u32();
+
+	for (int i = 0; i < SNAT_TRIES; i++) {
+		struct ct_entry *used;
+
+		reply.dport = bpf_htons(SNAT_PORT_FIRST + (start + i) % SNAT_PORT_COUNT);
+		used = bpf_map_lookup_elem(&bpfnet_ct, &reply);
+		if (used && used->expires >= now)
+			continue;
+		if (ct_store(&reply, f, now, CT_SNAT_REPLY, f->key.saddr, f->key.sport, 0, BPF_ANY))
+			return DROP_CT_INSERT;
+		*port = reply.dport;
+		return 0;
+	}
+	return DROP_NAT_NO_PORT;
+}
+
+/* route_out translates a flow leaving for another host and sends it to the
+ * device the host's routing table chose. */
+static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f,
+				     struct bpf_fib_lookup *fib, int fib_ret)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct uplink_info *up;
+	struct ct_entry *e;
+	__u32 nat_addr;
+	__u16 nat_port;
+
+	e = ct_lookup(&f->key, f, now);
+	if (e && (e->kind == CT_DNAT_REPLY || e->kind == CT_SNAT_ORIG)) {
+		nat_addr = e->nat_addr;
+		nat_port = e->nat_port;
+	} else {
+		if (config.flags & NETWORK_NO_MASQUERADE)
+			goto stack;
+		up = bpf_map_lookup_elem(&bpfnet_uplinks, &fib->ifindex);
+		if (!up)
+			goto stack; /* not an uplink of this host: routed as it is */
+		int reason = snat_port(f, up->ip, now, &nat_port);
+		if (reason)
+			return drop(config.slot, reason, DIR_FROM_CONTAINER);
+		nat_addr = up->ip;
+		if (ct_store(&f->key, f, now, CT_SNAT_ORIG, nat_addr, nat_port, 0, BPF_ANY))
+			return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
+	}
+	if (ip_dec_ttl(skb))
+		goto stack;
+	if (nat_rewrite(skb, f, 1, nat_addr, nat_port))
+		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
+	if (fib_ret == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
+	if (set_macs(skb, fib->dmac, fib->smac))
+		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+	return bpf_redirect(fib->ifindex, 0);
+stack:
+	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
+	return TC_ACT_OK;
+}
+
+/* beyond_network handles TCP and UDP to anything but a container: the host
+ * itself (maybe a published port), or another host. */
+static __always_inline int beyond_network(struct __sk_buff *skb, const struct flow *f)
+{
+	struct bpf_fib_lookup fib = {
+		.family = 2 /* AF_INET */,
+		.tos = f->tos,
+		.l4_protocol = f->key.proto,
+		.sport = f->key.sport,
+		.dport = f->key.dport,
+		.tot_len = f->tot_len,
+		.ipv4_src = f->key.saddr,
+		.ipv4_dst = f->key.daddr,
+		.ifindex = skb->ingress_ifindex,
+	};
+	int ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+
+	switch (ret) {
+	case BPF_FIB_LKUP_RET_NOT_FWDED:
+		return hairpin(skb, f);
+	case BPF_FIB_LKUP_RET_SUCCESS:
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		return route_out(skb, f, &fib, ret);
+	default: /* unreachable, prohibited...: the host stack answers */
+		count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
+		return TC_ACT_OK;
+	}
+}
+
 static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 {
 	const struct endpoint_info *peer;
 	struct iphdr *ip;
+	struct flow f;
 	__be32 daddr;
-
 	void *data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip));
 
 	if (!data)
@@ -73,16 +221,29 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 
 	peer = bpf_map_lookup_elem(&bpfnet_endpoints, &daddr);
 	if (peer) {
+		/* A reply from a published port to a container that came in
+		 * through the host's address goes back with that address. */
+		if ((config.flags & ENDPOINT_PUBLISHES_PORTS) && parse_flow(skb, ip, &f) == 0) {
+			struct ct_entry *e = ct_lookup(&f.key, &f, bpf_ktime_get_ns());
+
+			if (e && e->kind == CT_DNAT_REPLY) {
+				if (nat_rewrite(skb, &f, 1, e->nat_addr, e->nat_port))
+					return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+				return to_peer(skb, peer);
+			}
+		}
 		if (peer->network != config.network)
 			return drop(config.slot, DROP_OTHER_NETWORK, DIR_FROM_CONTAINER);
 		if (config.flags & NETWORK_ICC_DISABLED)
 			return drop(config.slot, DROP_ICC_DISABLED, DIR_FROM_CONTAINER);
-		count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
-		count_packet(peer->slot, DIR_TO_CONTAINER, skb->len);
-		return bpf_redirect_peer(peer->ifindex, 0);
+		return to_peer(skb, peer);
 	}
-	if ((config.flags & NETWORK_INTERNAL) && !in_subnet(daddr))
-		return drop(config.slot, DROP_INTERNAL_NETWORK, DIR_FROM_CONTAINER);
+	if (config.flags & NETWORK_INTERNAL) {
+		if (!in_subnet(daddr))
+			return drop(config.slot, DROP_INTERNAL_NETWORK, DIR_FROM_CONTAINER);
+	} else if (parse_flow(skb, ip, &f) == 0) {
+		return beyond_network(skb, &f);
+	}
 	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 	return TC_ACT_OK; /* the gateway, the host and beyond: the host stack routes it */
 }

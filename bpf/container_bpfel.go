@@ -13,6 +13,35 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type ContainerCtEntry struct {
+	_       structs.HostLayout
+	Expires uint64
+	NatAddr uint32
+	NatPort uint16
+	Closing uint8
+	Pad     uint8
+	Kind    ContainerCtKind
+	Ifindex uint32
+}
+
+type ContainerCtKey struct {
+	_     structs.HostLayout
+	Saddr uint32
+	Daddr uint32
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
+type ContainerCtKind uint32
+
+const (
+	ContainerCtKindCT_DNAT_REPLY ContainerCtKind = 1
+	ContainerCtKindCT_SNAT_ORIG  ContainerCtKind = 2
+	ContainerCtKindCT_SNAT_REPLY ContainerCtKind = 3
+)
+
 type ContainerDirection uint32
 
 const (
@@ -40,7 +69,11 @@ const (
 	ContainerDropReasonDROP_INTERNAL_NETWORK ContainerDropReason = 8
 	ContainerDropReasonDROP_UNKNOWN_NEIGHBOR ContainerDropReason = 9
 	ContainerDropReasonDROP_UNSUPPORTED_ARP  ContainerDropReason = 10
-	ContainerDropReasonDROP_REASON_MAX       ContainerDropReason = 11
+	ContainerDropReasonDROP_NOT_PUBLISHED    ContainerDropReason = 11
+	ContainerDropReasonDROP_NAT_NO_PORT      ContainerDropReason = 12
+	ContainerDropReasonDROP_CT_INSERT        ContainerDropReason = 13
+	ContainerDropReasonDROP_FIB_LOOKUP       ContainerDropReason = 14
+	ContainerDropReasonDROP_REASON_MAX       ContainerDropReason = 15
 )
 
 type ContainerEndpointConfig struct {
@@ -77,17 +110,52 @@ type ContainerEndpointStats struct {
 type ContainerNetworkFlags uint32
 
 const (
-	ContainerNetworkFlagsNETWORK_ICC_DISABLED ContainerNetworkFlags = 1
-	ContainerNetworkFlagsNETWORK_INTERNAL     ContainerNetworkFlags = 2
+	ContainerNetworkFlagsNETWORK_ICC_DISABLED     ContainerNetworkFlags = 1
+	ContainerNetworkFlagsNETWORK_INTERNAL         ContainerNetworkFlags = 2
+	ContainerNetworkFlagsNETWORK_NO_MASQUERADE    ContainerNetworkFlags = 4
+	ContainerNetworkFlagsENDPOINT_PUBLISHES_PORTS ContainerNetworkFlags = 8
 )
+
+type ContainerPortKey struct {
+	_        structs.HostLayout
+	HostIp   uint32
+	HostPort uint16
+	Proto    uint8
+	Pad      uint8
+}
+
+type ContainerPortTarget struct {
+	_    structs.HostLayout
+	Ip   uint32
+	Port uint16
+	Pad  [2]uint8
+}
+
+type ContainerUdpRevKey struct {
+	_      structs.HostLayout
+	Cookie uint64
+	Ip     uint32
+	Port   uint16
+	Pad    [2]uint8
+}
+
+type ContainerUplinkInfo struct {
+	_  structs.HostLayout
+	Ip uint32
+}
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	ContainerMapBpfnetCt             = "bpfnet_ct"
 	ContainerMapBpfnetDrops          = "bpfnet_drops"
 	ContainerMapBpfnetEndpoints      = "bpfnet_endpoints"
+	ContainerMapBpfnetHostIps        = "bpfnet_host_ips"
+	ContainerMapBpfnetPorts          = "bpfnet_ports"
 	ContainerMapBpfnetStats          = "bpfnet_stats"
+	ContainerMapBpfnetUdpRev         = "bpfnet_udp_rev"
+	ContainerMapBpfnetUplinks        = "bpfnet_uplinks"
 	ContainerProgBpfnetFromContainer = "bpfnet_from_container"
 	ContainerProgBpfnetToContainer   = "bpfnet_to_container"
 	ContainerVarConfig               = "config"
@@ -143,9 +211,14 @@ type ContainerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ContainerMapSpecs struct {
+	BpfnetCt        *ebpf.MapSpec `ebpf:"bpfnet_ct"`
 	BpfnetDrops     *ebpf.MapSpec `ebpf:"bpfnet_drops"`
 	BpfnetEndpoints *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
+	BpfnetHostIps   *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
+	BpfnetPorts     *ebpf.MapSpec `ebpf:"bpfnet_ports"`
 	BpfnetStats     *ebpf.MapSpec `ebpf:"bpfnet_stats"`
+	BpfnetUdpRev    *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
+	BpfnetUplinks   *ebpf.MapSpec `ebpf:"bpfnet_uplinks"`
 }
 
 // ContainerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -175,16 +248,26 @@ func (o *ContainerObjects) Close() error {
 //
 // It can be passed to LoadContainerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ContainerMaps struct {
+	BpfnetCt        *ebpf.Map `ebpf:"bpfnet_ct"`
 	BpfnetDrops     *ebpf.Map `ebpf:"bpfnet_drops"`
 	BpfnetEndpoints *ebpf.Map `ebpf:"bpfnet_endpoints"`
+	BpfnetHostIps   *ebpf.Map `ebpf:"bpfnet_host_ips"`
+	BpfnetPorts     *ebpf.Map `ebpf:"bpfnet_ports"`
 	BpfnetStats     *ebpf.Map `ebpf:"bpfnet_stats"`
+	BpfnetUdpRev    *ebpf.Map `ebpf:"bpfnet_udp_rev"`
+	BpfnetUplinks   *ebpf.Map `ebpf:"bpfnet_uplinks"`
 }
 
 func (m *ContainerMaps) Close() error {
 	return _ContainerClose(
+		m.BpfnetCt,
 		m.BpfnetDrops,
 		m.BpfnetEndpoints,
+		m.BpfnetHostIps,
+		m.BpfnetPorts,
 		m.BpfnetStats,
+		m.BpfnetUdpRev,
+		m.BpfnetUplinks,
 	)
 }
 

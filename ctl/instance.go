@@ -23,6 +23,7 @@ type Options struct {
 	NetnsDir  string // named container namespaces; default /run/netns, or Root/netns
 	HostNetns string // the instance's "host" network namespace; default the caller's
 	Attach    loader.AttachMode
+	Sizes     loader.Sizes // map sizes, used when the maps are created
 	Stderr    io.Writer // notices such as a rebuild after a reboot
 }
 
@@ -95,7 +96,7 @@ func (in *Instance) open() (err error) {
 	if in.state, err = in.store.Load(); err != nil {
 		return err
 	}
-	if in.dp, err = loader.Open(in.opts.BPFFS, in.opts.Attach); err != nil {
+	if in.dp, err = loader.OpenSized(in.opts.BPFFS, in.opts.Attach, in.opts.Sizes); err != nil {
 		return err
 	}
 	if err := in.ensurePredefined(); err != nil {

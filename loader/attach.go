@@ -63,11 +63,19 @@ func attachTCX(ifindex int, h hook, pin string) error {
 		return fmt.Errorf("attach %s to ifindex %d with tcx: %w", h.name, ifindex, err)
 	}
 	defer l.Close()
-	if err := os.MkdirAll(filepath.Dir(pin), 0o700); err != nil {
+	return pinLink(l, pin)
+}
+
+// pinLink keeps l attached after this process exits.
+func pinLink(l link.Link, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create link pin directory: %w", err)
 	}
-	if err := l.Pin(pin); err != nil {
-		return fmt.Errorf("pin tcx link of %s at %s: %w", h.name, pin, err)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("replace link pin %s: %w", path, err)
+	}
+	if err := l.Pin(path); err != nil {
+		return fmt.Errorf("pin link at %s: %w", path, err)
 	}
 	return nil
 }

@@ -16,16 +16,18 @@ import (
 
 // Endpoint is what the datapath knows of one container interface.
 type Endpoint struct {
-	Slot        uint32 // row in the counters, unique in the instance
-	Network     uint32 // network number, unique in the instance
-	IP          netip.Addr
-	MAC         net.HardwareAddr
-	Subnet      netip.Prefix
-	Gateway     netip.Addr
-	GatewayMAC  net.HardwareAddr
-	ICCDisabled bool
-	Internal    bool
-	HostIfindex int // host-side veth, in the instance's host namespace
+	Slot           uint32 // row in the counters, unique in the instance
+	Network        uint32 // network number, unique in the instance
+	IP             netip.Addr
+	MAC            net.HardwareAddr
+	Subnet         netip.Prefix
+	Gateway        netip.Addr
+	GatewayMAC     net.HardwareAddr
+	ICCDisabled    bool
+	Internal       bool
+	NoMasquerade   bool // the network's enable_ip_masquerade=false
+	PublishesPorts bool // the container has published ports: replies need reverse NAT
+	HostIfindex    int  // host-side veth, in the instance's host namespace
 }
 
 // EndpointPrograms are the two programs loaded for one endpoint.
@@ -47,6 +49,15 @@ func ipKey(a netip.Addr) uint32 {
 	return binary.NativeEndian.Uint32(b[:])
 }
 
+func keyIP(k uint32) netip.Addr {
+	var b [4]byte
+	binary.NativeEndian.PutUint32(b[:], k)
+	return netip.AddrFrom4(b)
+}
+
+// portKey is a port as the datapath stores it: network byte order in memory.
+func portKey(p uint16) uint16 { return p<<8 | p>>8 }
+
 func maskKey(p netip.Prefix) uint32 {
 	m := net.CIDRMask(p.Bits(), 32)
 	return binary.NativeEndian.Uint32(m)
@@ -66,6 +77,12 @@ func (ep Endpoint) config() bpf.ContainerEndpointConfig {
 	}
 	if ep.Internal {
 		c.Flags |= uint32(bpf.ContainerNetworkFlagsNETWORK_INTERNAL)
+	}
+	if ep.NoMasquerade {
+		c.Flags |= uint32(bpf.ContainerNetworkFlagsNETWORK_NO_MASQUERADE)
+	}
+	if ep.PublishesPorts {
+		c.Flags |= uint32(bpf.ContainerNetworkFlagsENDPOINT_PUBLISHES_PORTS)
 	}
 	copy(c.Mac[:], ep.MAC)
 	copy(c.GatewayMac[:], ep.GatewayMAC)
@@ -102,11 +119,7 @@ func (d *Datapath) LoadEndpointPrograms(ep Endpoint) (*EndpointPrograms, error) 
 		return nil, fmt.Errorf("set config of endpoint %v: %w", ep.IP, err)
 	}
 	var objs bpf.ContainerObjects
-	err := spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
-		bpf.ContainerMapBpfnetEndpoints: d.endpoints,
-		bpf.ContainerMapBpfnetStats:     d.stats,
-		bpf.ContainerMapBpfnetDrops:     d.drops,
-	}})
+	err := spec.LoadAndAssign(&objs, d.loadOptions(spec))
 	if err != nil {
 		return nil, fmt.Errorf("load programs of endpoint %v: %w", ep.IP, err)
 	}
@@ -114,8 +127,18 @@ func (d *Datapath) LoadEndpointPrograms(ep Endpoint) (*EndpointPrograms, error) 
 	return &EndpointPrograms{FromContainer: objs.BpfnetFromContainer, ToContainer: objs.BpfnetToContainer}, nil
 }
 
-func (d *Datapath) linkPin(slot uint32, dir string) string {
-	return filepath.Join(d.dir, "links", fmt.Sprintf("ep%d_%s", slot, dir))
+func (d *Datapath) linkPin(name string) string {
+	return filepath.Join(d.dir, "links", name)
+}
+
+func endpointLink(slot uint32, dir string) string { return fmt.Sprintf("ep%d_%s", slot, dir) }
+
+// unpin removes a pinned link, which detaches it; a missing pin is fine.
+func (d *Datapath) unpin(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("unpin %s: %w", path, err)
+	}
+	return nil
 }
 
 // AttachEndpoint attaches ep's programs to its host-side veth, then makes ep
@@ -135,10 +158,10 @@ func (d *Datapath) AttachEndpoint(ep Endpoint) (err error) {
 	if err := d.ResetCounters(ep.Slot); err != nil {
 		return err
 	}
-	if err := d.attach(ep.HostIfindex, hook{ingress: false, prog: progs.ToContainer, name: bpf.ContainerProgBpfnetToContainer}, d.linkPin(ep.Slot, "egress")); err != nil {
+	if err := d.attach(ep.HostIfindex, hook{ingress: false, prog: progs.ToContainer, name: bpf.ContainerProgBpfnetToContainer}, d.linkPin(endpointLink(ep.Slot, "egress"))); err != nil {
 		return err
 	}
-	if err := d.attach(ep.HostIfindex, hook{ingress: true, prog: progs.FromContainer, name: bpf.ContainerProgBpfnetFromContainer}, d.linkPin(ep.Slot, "ingress")); err != nil {
+	if err := d.attach(ep.HostIfindex, hook{ingress: true, prog: progs.FromContainer, name: bpf.ContainerProgBpfnetFromContainer}, d.linkPin(endpointLink(ep.Slot, "ingress"))); err != nil {
 		return err
 	}
 	return d.PublishEndpoint(ep)
@@ -170,8 +193,8 @@ func (d *Datapath) DetachEndpoint(ep Endpoint) error {
 
 func (d *Datapath) unpinLinks(slot uint32) error {
 	for _, dir := range []string{"ingress", "egress"} {
-		if err := os.Remove(d.linkPin(slot, dir)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("unpin link of endpoint slot %d: %w", slot, err)
+		if err := d.unpin(d.linkPin(endpointLink(slot, dir))); err != nil {
+			return err
 		}
 	}
 	return nil

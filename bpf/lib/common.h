@@ -12,6 +12,9 @@
 enum limits {
 	MAX_ENDPOINTS = 8192,
 	MAX_DROP_KEYS = 65536,
+	MAX_PORTS = 65536,        /* published ports, all containers */
+	MAX_UPLINKS = 64,
+	DEFAULT_CT_ENTRIES = 131072, /* the loader may size bpfnet_ct otherwise */
 };
 
 /* Why a packet was dropped. Names are shown by `bpfnet stats`, read from BTF. */
@@ -26,6 +29,10 @@ enum drop_reason {
 	DROP_INTERNAL_NETWORK,    /* internal network, peer outside its subnet */
 	DROP_UNKNOWN_NEIGHBOR,    /* ARP request for an address nobody holds */
 	DROP_UNSUPPORTED_ARP,     /* ARP that is not Ethernet/IPv4 */
+	DROP_NOT_PUBLISHED,       /* from the wire straight to a container, not via a published port */
+	DROP_NAT_NO_PORT,         /* masquerade found no free source port */
+	DROP_CT_INSERT,           /* a connection tracking entry could not be stored */
+	DROP_FIB_LOOKUP,          /* no route from the host for a masqueraded flow */
 	DROP_REASON_MAX,
 };
 
@@ -39,6 +46,15 @@ enum direction {
 enum network_flags {
 	NETWORK_ICC_DISABLED = 1 << 0,
 	NETWORK_INTERNAL = 1 << 1,
+	NETWORK_NO_MASQUERADE = 1 << 2,   /* enable_ip_masquerade=false */
+	ENDPOINT_PUBLISHES_PORTS = 1 << 3, /* replies from its ports need reverse NAT */
+};
+
+/* What a connection tracking entry does to the packets it matches. */
+enum ct_kind {
+	CT_DNAT_REPLY = 1, /* reply of a published-port flow: source becomes nat_addr:nat_port */
+	CT_SNAT_ORIG = 2,  /* a masqueraded flow leaving: source becomes nat_addr:nat_port */
+	CT_SNAT_REPLY = 3, /* reply to a masqueraded flow: destination becomes nat_addr:nat_port */
 };
 
 /* Value of bpfnet_endpoints, keyed by the endpoint's IPv4 address
@@ -80,4 +96,57 @@ struct drop_key {
 	__u32 slot;
 	enum drop_reason reason;
 	enum direction direction;
+};
+
+/* Key of bpfnet_ports: a published host address and port. host_ip 0 is
+ * every address of the host (Docker's 0.0.0.0). */
+struct port_key {
+	__u32 host_ip;
+	__u16 host_port; /* network byte order, as are all ports here */
+	__u8 proto;      /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+/* Value of bpfnet_ports: where the published port leads. */
+struct port_target {
+	__u32 ip;
+	__u16 port;
+	__u8 pad[2];
+};
+
+/* Key of bpfnet_ct: a packet's 5-tuple as the datapath sees it at the
+ * point of lookup. */
+struct ct_key {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* Value of bpfnet_ct. */
+struct ct_entry {
+	__u64 expires;    /* bpf_ktime_get_ns() deadline; past it the entry is free */
+	__u32 nat_addr;
+	__u16 nat_port;
+	__u8 closing;     /* a TCP FIN or RST was seen: short timeout */
+	__u8 pad;
+	enum ct_kind kind;
+	__u32 ifindex;    /* CT_DNAT_REPLY: the uplink the flow came in on (0: hairpin), for listings */
+};
+
+/* Value of bpfnet_uplinks, keyed by ifindex: devices whose traffic is
+ * masqueraded, and the source address to use. */
+struct uplink_info {
+	__u32 ip;
+};
+
+/* Key of bpfnet_udp_rev: a UDP socket that sent to a published port, and
+ * the container address it was sent on to. */
+struct udp_rev_key {
+	__u64 cookie;
+	__u32 ip;
+	__u16 port;
+	__u8 pad[2];
 };

@@ -31,3 +31,49 @@ struct {
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfnet_drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, struct port_key);
+	__type(value, struct port_target);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfnet_ports SEC(".maps");
+
+/* LRU: under pressure the least recently used flow goes, never an insert
+ * failure for a new one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DEFAULT_CT_ENTRIES);
+	__type(key, struct ct_key);
+	__type(value, struct ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfnet_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_UPLINKS);
+	__type(key, __u32);
+	__type(value, struct uplink_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfnet_uplinks SEC(".maps");
+
+/* Addresses of the host namespace (its devices and gateways), so socket
+ * programs can tell "to this host" from "to elsewhere". */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfnet_host_ips SEC(".maps");
+
+/* Per UDP socket: the published address it sent to, so replies seem to
+ * come from there. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct udp_rev_key);
+	__type(value, struct port_target);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfnet_udp_rev SEC(".maps");

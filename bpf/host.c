@@ -1,0 +1,87 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Program on the ingress of each host uplink. From the wire, only two
+ * things reach a container: replies to its masqueraded flows and
+ * connections to its published ports. Both are translated here and handed
+ * straight to the container with bpf_redirect_peer; anything else
+ * addressed to a container is dropped and counted.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/metrics.h"
+#include "lib/eth.h"
+#include "lib/ct.h"
+#include "lib/nat.h"
+#include "lib/ports.h"
+
+/* HOST_SLOT counts drops that belong to no endpoint. */
+enum { HOST_SLOT = 0 };
+
+/* deliver rewrites the destination to addr:port and sends the packet into
+ * that endpoint's namespace. */
+static __always_inline int deliver(struct __sk_buff *skb, const struct flow *f, __u32 addr, __u16 port)
+{
+	struct endpoint_info *ep = bpf_map_lookup_elem(&bpfnet_endpoints, &addr);
+
+	if (!ep)
+		return drop(HOST_SLOT, DROP_NOT_PUBLISHED, DIR_TO_CONTAINER);
+	if (nat_rewrite(skb, f, 0, addr, port) || set_dst_mac(skb, ep->mac))
+		return drop(ep->slot, DROP_MALFORMED, DIR_TO_CONTAINER);
+	count_packet(ep->slot, DIR_TO_CONTAINER, skb->len);
+	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
+SEC("tc")
+int bpfnet_from_uplink(struct __sk_buff *skb)
+{
+	struct endpoint_info *ep;
+	struct port_target *t;
+	struct ct_entry *e;
+	struct iphdr *ip;
+	struct flow f;
+	void *data;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	data = frame(skb, IP_OFF + sizeof(*ip));
+	if (!data)
+		return TC_ACT_OK;
+	ip = data + IP_OFF;
+
+	if (parse_flow(skb, ip, &f) == 0) {
+		__u64 now = bpf_ktime_get_ns();
+
+		e = ct_lookup(&f.key, &f, now);
+		if (e && e->kind == CT_SNAT_REPLY)
+			return deliver(skb, &f, e->nat_addr, e->nat_port);
+		t = published(f.key.daddr, f.key.dport, f.key.proto);
+		if (t) {
+			struct ct_key reply = {
+				.saddr = t->ip, .daddr = f.key.saddr,
+				.sport = t->port, .dport = f.key.sport, .proto = f.key.proto,
+			};
+
+			if (ct_store(&reply, &f, now, CT_DNAT_REPLY, f.key.daddr, f.key.dport, skb->ifindex, BPF_ANY))
+				return drop(HOST_SLOT, DROP_CT_INSERT, DIR_TO_CONTAINER);
+			return deliver(skb, &f, t->ip, t->port);
+		}
+	}
+	data = frame(skb, IP_OFF + sizeof(*ip));
+	if (!data)
+		return TC_ACT_OK;
+	ip = data + IP_OFF;
+	ep = bpf_map_lookup_elem(&bpfnet_endpoints, &ip->daddr);
+	if (ep)
+		return drop(ep->slot, DROP_NOT_PUBLISHED, DIR_TO_CONTAINER);
+	return TC_ACT_OK;
+}
+
+char __license[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Connection tracking for NAT: one LRU entry per direction that needs a
+ * rewrite, with timeouts that suit TCP and UDP. */
+#pragma once
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include "maps.h"
+#include "eth.h"
+
+#define SEC_NS 1000000000ULL
+
+/* Timeouts as Cilium sets them: an established TCP flow lives long, a
+ * closing one or a UDP flow briefly unless traffic refreshes it. */
+enum ct_timeout {
+	CT_TCP_LIFETIME = 21600,
+	CT_TCP_CLOSING = 10,
+	CT_TCP_SYN = 60,
+	CT_UDP_LIFETIME = 60,
+};
+
+/* flow is a TCP or UDP packet's tuple and where its ports sit. */
+struct flow {
+	struct ct_key key; /* as on the wire: saddr/daddr/sport/dport */
+	__u32 l4_off;      /* offset of the TCP/UDP header */
+	__u16 tot_len;     /* the IPv4 header's, host byte order */
+	__u8 tos;
+	__u8 tcp_flags;    /* the 13th byte of the TCP header: FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10 */
+};
+
+enum {
+	TCP_FIN = 0x01,
+	TCP_SYN = 0x02,
+	TCP_RST = 0x04,
+	TCP_ACK = 0x10,
+	TCP_FLAGS_OFF = 13,
+	L4_PORTS_LEN = 4,
+};
+
+/* parse_flow fills f from the IPv4 header at ip_off (14: after Ethernet).
+ * It returns 0 for unfragmented TCP and UDP, -1 for anything NAT leaves
+ * alone. It may pull data: packet pointers taken before are invalid. */
+static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, struct flow *f)
+{
+	__u8 *l4;
+	void *data;
+
+	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)))
+		return -1; /* options or fragments: not translated */
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+		return -1;
+	f->key.saddr = ip->saddr;
+	f->key.daddr = ip->daddr;
+	f->key.proto = ip->protocol;
+	f->tos = ip->tos;
+	f->tot_len = bpf_ntohs(ip->tot_len);
+	f->l4_off = sizeof(struct ethhdr) + sizeof(*ip);
+	f->tcp_flags = 0;
+	if (f->key.proto == IPPROTO_TCP) {
+		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + TCP_FLAGS_OFF + 1);
+		if (!data)
+			return -1;
+		l4 = data + sizeof(struct ethhdr) + sizeof(*ip);
+		f->tcp_flags = l4[TCP_FLAGS_OFF];
+	} else {
+		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + L4_PORTS_LEN);
+		if (!data)
+			return -1;
+		l4 = data + sizeof(struct ethhdr) + sizeof(*ip);
+	}
+	f->key.sport = *(__u16 *)l4;
+	f->key.dport = *(__u16 *)(l4 + 2);
+	return 0;
+}
+
+/* The tuple of the other direction. */
+static __always_inline struct ct_key ct_reverse(const struct ct_key *k)
+{
+	struct ct_key r = {
+		.saddr = k->daddr, .daddr = k->saddr,
+		.sport = k->dport, .dport = k->sport, .proto = k->proto,
+	};
+	return r;
+}
+
+static __always_inline __u64 ct_lifetime(const struct flow *f, __u8 closing)
+{
+	if (f->key.proto != IPPROTO_TCP)
+		return CT_UDP_LIFETIME * SEC_NS;
+	if (closing)
+		return CT_TCP_CLOSING * SEC_NS;
+	if ((f->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+		return CT_TCP_SYN * SEC_NS;
+	return CT_TCP_LIFETIME * SEC_NS;
+}
+
+/* ct_lookup returns the live entry for key, refreshed by this packet. */
+static __always_inline struct ct_entry *ct_lookup(const struct ct_key *key, const struct flow *f, __u64 now)
+{
+	struct ct_entry *e = bpf_map_lookup_elem(&bpfnet_ct, key);
+
+	if (!e || e->expires < now)
+		return NULL;
+	if (f->tcp_flags & (TCP_FIN | TCP_RST))
+		e->closing = 1;
+	e->expires = now + ct_lifetime(f, e->closing);
+	return e;
+}
+
+/* ct_store writes an entry for key. flags is BPF_ANY or BPF_NOEXIST. */
+static __always_inline int ct_store(const struct ct_key *key, const struct flow *f, __u64 now,
+				    enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex, __u64 flags)
+{
+	struct ct_entry e = {
+		.nat_addr = nat_addr, .nat_port = nat_port, .kind = kind, .ifindex = ifindex,
+		.closing = !!(f->tcp_flags & (TCP_FIN | TCP_RST)),
+	};
+
+	e.expires = now + ct_lifetime(f, e.closing);
+	return bpf_map_update_elem(&bpfnet_ct, key, &e, flags);
+}

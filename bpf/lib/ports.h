@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Published ports: where a host address and port lead. */
+#pragma once
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "maps.h"
+
+/* published returns the target of addr:port/proto: a mapping on that very
+ * address wins over one on every address (0.0.0.0). */
+static __always_inline struct port_target *published(__u32 addr, __u16 port, __u8 proto)
+{
+	struct port_key key = { .host_ip = addr, .host_port = port, .proto = proto };
+	struct port_target *t = bpf_map_lookup_elem(&bpfnet_ports, &key);
+
+	if (t)
+		return t;
+	key.host_ip = 0;
+	return bpf_map_lookup_elem(&bpfnet_ports, &key);
+}

@@ -1,0 +1,85 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Socket programs on the root cgroup: a process of the host that connects
+ * or sends to a published port on one of the host's own addresses
+ * (127.0.0.1 included) is pointed straight at the container, with no
+ * userland proxy and no per-packet translation. Replies to UDP sockets are
+ * shown as coming from the address the process sent to.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/ports.h"
+
+/* The instance's host namespace: sockets of other namespaces are not ours. */
+volatile const __u64 host_netns_cookie;
+
+static __always_inline int to_this_host(__u32 ip)
+{
+	if ((ip & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000))
+		return 1;
+	return bpf_map_lookup_elem(&bpfnet_host_ips, &ip) != NULL;
+}
+
+/* redirect points ctx at the container behind a published port, if any,
+ * and returns the target. */
+static __always_inline struct port_target *redirect(struct bpf_sock_addr *ctx)
+{
+	__u32 ip = ctx->user_ip4;
+	__u16 port = (__u16)ctx->user_port;
+	struct port_target *t;
+
+	if (bpf_get_netns_cookie(ctx) != host_netns_cookie || !to_this_host(ip))
+		return NULL;
+	t = published(ip, port, ctx->protocol);
+	if (!t)
+		return NULL;
+	ctx->user_ip4 = t->ip;
+	ctx->user_port = t->port;
+	if (ctx->protocol == IPPROTO_UDP) {
+		struct udp_rev_key key = { .cookie = bpf_get_socket_cookie(ctx), .ip = t->ip, .port = t->port };
+		struct port_target orig = { .ip = ip, .port = port };
+
+		bpf_map_update_elem(&bpfnet_udp_rev, &key, &orig, BPF_ANY);
+	}
+	return t;
+}
+
+SEC("cgroup/connect4")
+int bpfnet_connect4(struct bpf_sock_addr *ctx)
+{
+	redirect(ctx);
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int bpfnet_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	redirect(ctx);
+	return 1;
+}
+
+SEC("cgroup/recvmsg4")
+int bpfnet_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	struct udp_rev_key key = {
+		.cookie = bpf_get_socket_cookie(ctx), .ip = ctx->user_ip4, .port = (__u16)ctx->user_port,
+	};
+	struct port_target *orig;
+
+	if (bpf_get_netns_cookie(ctx) != host_netns_cookie)
+		return 1;
+	orig = bpf_map_lookup_elem(&bpfnet_udp_rev, &key);
+	if (orig) {
+		ctx->user_ip4 = orig->ip;
+		ctx->user_port = orig->port;
+	}
+	return 1;
+}
+
+char __license[] SEC("license") = "Dual BSD/GPL";

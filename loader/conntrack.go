@@ -1,0 +1,104 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfnet/bpfnet/bpf"
+)
+
+// Flow is one connection tracking entry.
+type Flow struct {
+	Proto         uint8
+	Src, Dst      netip.AddrPort // the tuple the entry matches
+	Kind          string         // dnat-reply, snat-orig, snat-reply
+	NAT           netip.AddrPort // what the matched address becomes
+	Closing       bool
+	ExpiresIn     time.Duration
+	UplinkIfindex int
+}
+
+var ctKinds = map[bpf.ContainerCtKind]string{
+	bpf.ContainerCtKindCT_DNAT_REPLY: "dnat-reply",
+	bpf.ContainerCtKindCT_SNAT_ORIG:  "snat-orig",
+	bpf.ContainerCtKindCT_SNAT_REPLY: "snat-reply",
+}
+
+func monotonicNow() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// ConntrackEntrySize is the bytes of key and value one entry holds (the
+// kernel adds its own per-element overhead).
+func (d *Datapath) ConntrackEntrySize() (key, value uint32, max uint32) {
+	ms := d.spec.Maps[bpf.ContainerMapBpfnetCt]
+	return ms.KeySize, ms.ValueSize, d.ct.MaxEntries()
+}
+
+// Conntrack lists the live entries.
+func (d *Datapath) Conntrack() ([]Flow, error) {
+	now := monotonicNow()
+	var out []Flow
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+		if e.Expires < now {
+			return
+		}
+		out = append(out, Flow{
+			Proto: k.Proto,
+			Src:   netip.AddrPortFrom(keyIP(k.Saddr), portKey(k.Sport)),
+			Dst:   netip.AddrPortFrom(keyIP(k.Daddr), portKey(k.Dport)),
+			Kind:  ctKinds[e.Kind], NAT: netip.AddrPortFrom(keyIP(e.NatAddr), portKey(e.NatPort)),
+			Closing: e.Closing != 0, ExpiresIn: time.Duration(e.Expires - now), UplinkIfindex: int(e.Ifindex),
+		})
+	})
+	return out, err
+}
+
+func (d *Datapath) eachFlow(fn func(bpf.ContainerCtKey, bpf.ContainerCtEntry)) error {
+	var k bpf.ContainerCtKey
+	var e bpf.ContainerCtEntry
+	it := d.ct.Iterate()
+	for it.Next(&k, &e) {
+		fn(k, e)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("list conntrack: %w", err)
+	}
+	return nil
+}
+
+// FlushConntrack deletes the entries that mention ip as an address of the
+// tuple or as a translation (all entries when ip is zero), and returns how
+// many went. Removing a container or its ports flushes its flows, so no
+// stale entry sends a later flow to an old target.
+func (d *Datapath) FlushConntrack(ip netip.Addr) (int, error) {
+	var doomed []bpf.ContainerCtKey
+	want := uint32(0)
+	if ip.IsValid() {
+		want = ipKey(ip)
+	}
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+		if want == 0 || k.Saddr == want || k.Daddr == want || e.NatAddr == want {
+			doomed = append(doomed, k)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range doomed {
+		if err := d.ct.Delete(k); err == nil {
+			n++
+		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return n, fmt.Errorf("delete conntrack entry: %w", err)
+		}
+	}
+	return n, nil
+}
