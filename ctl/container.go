@@ -14,11 +14,14 @@ import (
 
 // ContainerSpec is what `container create` asks for.
 type ContainerSpec struct {
-	Name    string
-	Network string // "" means the default bridge
-	IP      string
-	Aliases []string
-	Netns   string // adopt this namespace instead of creating one
+	Name       string
+	Network    string // "" means the default bridge
+	IP         string
+	Aliases    []string
+	Netns      string   // adopt this namespace instead of creating one
+	Publish    []string // -p specs
+	PublishAll bool     // -P: publish every exposed port on an ephemeral host port
+	Expose     []string // --expose: ports -P publishes
 }
 
 // Docker's rule for container names; bpfnet also uses the name as the
@@ -70,7 +73,11 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error
 		return nil, err
 	}
 	c = &Container{ID: newID(), Name: spec.Name, Created: time.Now().UTC()}
+	publishing := len(spec.Publish) > 0 || spec.PublishAll
 	if n.Driver == DriverHost {
+		if publishing {
+			return nil, fmt.Errorf("conflicting options: published ports are discarded when using host network mode; the host's own ports are the container's")
+		}
 		if spec.Netns != "" || spec.IP != "" || len(spec.Aliases) > 0 {
 			return nil, fmt.Errorf("conflicting options: --netns, --ip and --alias cannot be used with the host network")
 		}
@@ -78,10 +85,17 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error
 		return c, in.commit(Change{PutContainers: []*Container{c}})
 	}
 	if n.Driver == DriverNull {
+		if publishing {
+			return nil, fmt.Errorf("conflicting options: port publishing and the none network mode")
+		}
 		if spec.IP != "" || len(spec.Aliases) > 0 {
 			return nil, fmt.Errorf("conflicting options: --ip and --alias cannot be used with the none network")
 		}
 		c.Mode = NetworkNone
+	}
+
+	if c.Ports, err = in.portMappings(spec); err != nil {
+		return nil, err
 	}
 
 	var undo undoStack
@@ -99,6 +113,10 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error
 			return nil, err
 		}
 		undo.push(func() error { return in.disconnectKernel(c, n, ep) })
+		if err := in.publishPorts(c); err != nil {
+			return nil, err
+		}
+		undo.push(func() error { return in.unpublishPorts(c) })
 	}
 	if err := in.commit(Change{PutContainers: []*Container{c}}); err != nil {
 		return nil, err
@@ -156,6 +174,9 @@ func (in *Instance) RemoveContainer(ref string) error {
 	c, err := in.Container(ref)
 	if err != nil {
 		return err
+	}
+	if err := in.unpublishPorts(c); err != nil {
+		return fmt.Errorf("remove container %s: %w", c.Name, err)
 	}
 	for _, ep := range c.Endpoints {
 		n := in.state.Networks[ep.NetworkID]

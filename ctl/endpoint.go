@@ -18,12 +18,13 @@ import (
 // "veth" and 7 hex digits.
 func hostIfname(ep *Endpoint) string { return "veth" + ep.ID[:7] }
 
-// datapathEndpoint is what the datapath must know of ep.
-func datapathEndpoint(n *Network, ep *Endpoint, ifindex int) loader.Endpoint {
+// datapathEndpoint is what the datapath must know of ep, c's endpoint on n.
+func datapathEndpoint(c *Container, n *Network, ep *Endpoint, ifindex int) loader.Endpoint {
 	return loader.Endpoint{
 		Slot: ep.Slot, Network: n.Number, IP: ep.IP, MAC: ipam.MAC(ep.IP),
 		Subnet: n.IPAM.Subnet, Gateway: n.IPAM.Gateway, GatewayMAC: ipam.MAC(n.IPAM.Gateway),
-		ICCDisabled: !n.Settings.ICC, Internal: n.Internal, HostIfindex: ifindex,
+		ICCDisabled: !n.Settings.ICC, Internal: n.Internal, NoMasquerade: !n.Settings.Masquerade,
+		PublishesPorts: len(c.Ports) > 0, HostIfindex: ifindex,
 	}
 }
 
@@ -81,7 +82,7 @@ func (in *Instance) connectKernel(c *Container, n *Network, ep *Endpoint) (err e
 		if err := configureHostSide(n, ep, ifindex); err != nil {
 			return fmt.Errorf("configure %s of container %s: %w", ep.HostIfname, c.Name, err)
 		}
-		return in.dp.AttachEndpoint(datapathEndpoint(n, ep, ifindex))
+		return in.dp.AttachEndpoint(datapathEndpoint(c, n, ep, ifindex))
 	})
 }
 
@@ -175,7 +176,7 @@ func configureHostSide(n *Network, ep *Endpoint, ifindex int) error {
 // one through another of its networks.
 func (in *Instance) disconnectKernel(c *Container, n *Network, ep *Endpoint) error {
 	err := in.inHost(func() error {
-		if err := in.dp.DetachEndpoint(datapathEndpoint(n, ep, 0)); err != nil {
+		if err := in.dp.DetachEndpoint(datapathEndpoint(c, n, ep, 0)); err != nil {
 			return err
 		}
 		link, err := netlink.LinkByName(ep.HostIfname)

@@ -24,7 +24,7 @@ type Options struct {
 	HostNetns string // the instance's "host" network namespace; default the caller's
 	Attach    loader.AttachMode
 	Sizes     loader.Sizes // map sizes, used when the maps are created
-	Stderr    io.Writer // notices such as a rebuild after a reboot
+	Stderr    io.Writer    // notices such as a rebuild after a reboot
 }
 
 func (o Options) withDefaults() Options {
@@ -100,6 +100,9 @@ func (in *Instance) open() (err error) {
 		return err
 	}
 	if err := in.ensurePredefined(); err != nil {
+		return err
+	}
+	if err := in.syncHost(); err != nil {
 		return err
 	}
 	if in.dp.Fresh() && len(in.state.Containers) > 0 {

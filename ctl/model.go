@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/ipam"
 )
 
@@ -49,6 +50,7 @@ type Container struct {
 	Adopted   bool   // --netns: not created by bpfnet, never deleted by it
 	Mode      string // NetworkHost, NetworkNone or "" for bridge networks
 	Endpoints []*Endpoint
+	Ports     []ports.Mapping // published, host ports chosen; they lead to the first endpoint
 }
 
 // Endpoint is a container's interface on one bridge network.

@@ -78,6 +78,11 @@ func (in *Instance) reconcile(fix bool) (problems []string, err error) {
 				return problems, err
 			}
 		}
+		if fix && len(c.Ports) > 0 {
+			if err := in.publishPorts(c); err != nil {
+				return problems, err
+			}
+		}
 	}
 	return problems, nil
 }
@@ -116,7 +121,18 @@ func (in *Instance) Reset() error {
 		}
 	}
 	errs = append(errs, in.inHost(deleteGatewayDevice))
+	if uplinks, err := in.dp.Uplinks(); err == nil {
+		errs = append(errs, in.inHost(func() error {
+			for index := range uplinks {
+				if err := in.dp.DetachUplink(index); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
 	errs = append(errs, in.dp.Remove())
+	in.unmountCgroup2()
 	in.dp = nil
 	in.store.Close()
 	in.store = nil

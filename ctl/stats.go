@@ -1,6 +1,10 @@
 package ctl
 
-import "github.com/bpfnet/bpfnet/loader"
+import (
+	"net/netip"
+
+	"github.com/bpfnet/bpfnet/loader"
+)
 
 // EndpointCounters are the datapath's counters of one endpoint.
 type EndpointCounters struct {
@@ -35,4 +39,30 @@ func (in *Instance) Counters(refs ...string) ([]EndpointCounters, error) {
 		}
 	}
 	return out, nil
+}
+
+// Conntrack lists the datapath's tracked flows.
+func (in *Instance) Conntrack() ([]loader.Flow, error) { return in.dp.Conntrack() }
+
+// FlushConntrack deletes every tracked flow, or those of the containers
+// named.
+func (in *Instance) FlushConntrack(refs ...string) (int, error) {
+	if len(refs) == 0 {
+		return in.dp.FlushConntrack(netip.Addr{})
+	}
+	total := 0
+	for _, ref := range refs {
+		c, err := in.Container(ref)
+		if err != nil {
+			return total, err
+		}
+		for _, ep := range c.Endpoints {
+			n, err := in.dp.FlushConntrack(ep.IP)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+	}
+	return total, nil
 }

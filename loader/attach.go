@@ -85,7 +85,8 @@ func attachTC(ifindex int, h hook) error {
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifindex, Parent: netlink.HANDLE_CLSACT, Handle: netlink.MakeHandle(0xffff, 0)},
 		QdiscType:  "clsact",
 	}
-	if err := netlink.QdiscReplace(qdisc); err != nil {
+	// Add, never replace: an uplink's clsact may carry someone else's filters.
+	if err := netlink.QdiscAdd(qdisc); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("add clsact qdisc to ifindex %d: %w", ifindex, err)
 	}
 	parent := uint32(netlink.HANDLE_MIN_EGRESS)
@@ -100,6 +101,21 @@ func attachTC(ifindex int, h hook) error {
 	}
 	if err := netlink.FilterReplace(filter); err != nil {
 		return fmt.Errorf("attach %s to ifindex %d with tc: %w", h.name, ifindex, err)
+	}
+	return nil
+}
+
+// detachTC removes the filter attachTC added, if any.
+func detachTC(ifindex int, ingress bool) error {
+	parent := uint32(netlink.HANDLE_MIN_EGRESS)
+	if ingress {
+		parent = netlink.HANDLE_MIN_INGRESS
+	}
+	filter := &netlink.BpfFilter{FilterAttrs: netlink.FilterAttrs{
+		LinkIndex: ifindex, Parent: parent, Handle: 1, Priority: 1, Protocol: unix.ETH_P_ALL,
+	}}
+	if err := netlink.FilterDel(filter); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("detach tc filter from ifindex %d: %w", ifindex, err)
 	}
 	return nil
 }

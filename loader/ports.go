@@ -27,11 +27,12 @@ func (p Port) key() bpf.ContainerPortKey {
 	return k
 }
 
-// PublishPort adds p; a packet or connection to it then reaches the
-// container. One map update: its cost does not grow with the ports.
+// PublishPort adds or replaces p; a packet or connection to it then
+// reaches the container. One map update: its cost does not grow with the
+// ports. The control plane has checked p against every other mapping.
 func (d *Datapath) PublishPort(p Port) error {
 	target := bpf.ContainerPortTarget{Ip: ipKey(p.ContainerIP), Port: portKey(p.ContainerPort)}
-	if err := d.ports.Update(p.key(), &target, ebpf.UpdateNoExist); err != nil {
+	if err := d.ports.Update(p.key(), &target, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("publish %v:%d/%d: %w", p.HostIP, p.HostPort, p.Proto, err)
 	}
 	return nil

@@ -49,12 +49,16 @@ func (d *Datapath) Uplinks() (map[int]netip.Addr, error) {
 	return out, nil
 }
 
-// DetachUplink stops masquerading through ifindex and drops its program.
+// DetachUplink stops masquerading through ifindex and removes its program,
+// whichever way it was attached. Call it in the host namespace.
 func (d *Datapath) DetachUplink(ifindex int) error {
 	if err := d.uplinks.Delete(uint32(ifindex)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("unregister uplink %d: %w", ifindex, err)
 	}
-	return d.unpin(d.linkPin(fmt.Sprintf("uplink%d_ingress", ifindex)))
+	if err := d.unpin(d.linkPin(fmt.Sprintf("uplink%d_ingress", ifindex))); err != nil {
+		return err
+	}
+	return detachTC(ifindex, true)
 }
 
 // SetHostIPs replaces the set of addresses the host owns, which decides

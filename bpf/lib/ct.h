@@ -55,13 +55,13 @@ static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, s
 		return -1; /* options or fragments: not translated */
 	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
 		return -1;
+	__builtin_memset(f, 0, sizeof(*f)); /* the key's padding is hashed too */
 	f->key.saddr = ip->saddr;
 	f->key.daddr = ip->daddr;
 	f->key.proto = ip->protocol;
 	f->tos = ip->tos;
 	f->tot_len = bpf_ntohs(ip->tot_len);
 	f->l4_off = sizeof(struct ethhdr) + sizeof(*ip);
-	f->tcp_flags = 0;
 	if (f->key.proto == IPPROTO_TCP) {
 		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + TCP_FLAGS_OFF + 1);
 		if (!data)

@@ -14,7 +14,7 @@ import (
 
 func containerCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "container", Short: "Manage containers (network namespaces)"}
-	cmd.AddCommand(containerCreate(g), containerLs(g), containerInspect(g), containerRm(g))
+	cmd.AddCommand(containerCreate(g), containerLs(g), containerInspect(g), containerRm(g), portCommand(g))
 	return cmd
 }
 
@@ -43,6 +43,9 @@ func containerCreate(g *globals) *cobra.Command {
 	f.StringVar(&spec.IP, "ip", "", "IPv4 address (needs a network with a user-given subnet)")
 	f.StringArrayVar(&spec.Aliases, "alias", nil, "add network-scoped alias for the container")
 	f.StringVar(&spec.Netns, "netns", "", "adopt this network namespace (e.g. /proc/PID/ns/net) instead of creating one")
+	f.StringArrayVarP(&spec.Publish, "publish", "p", nil, "publish a container's port(s) to the host: [ip:][hostPort[-end]:]containerPort[-end][/tcp|udp]")
+	f.BoolVarP(&spec.PublishAll, "publish-all", "P", false, "publish all exposed ports to random ports")
+	f.StringArrayVar(&spec.Expose, "expose", nil, "expose a port or a range of ports (published by -P)")
 	return cmd
 }
 

@@ -80,6 +80,8 @@ func NewRoot(env Env) *cobra.Command {
 	f.StringVar(&g.opts.BPFFS, "bpffs", env.Getenv("BPFNET_BPFFS"), "pin directory (env BPFNET_BPFFS; default /sys/fs/bpf/bpfnet, or ROOT/bpffs)")
 	f.StringVar(&g.opts.NetnsDir, "netns-dir", env.Getenv("BPFNET_NETNS_DIR"), "directory of container namespaces (env BPFNET_NETNS_DIR; default /run/netns, or ROOT/netns)")
 	f.StringVar(&g.opts.HostNetns, "host-netns", env.Getenv("BPFNET_HOST_NETNS"), "network namespace acting as the host (env BPFNET_HOST_NETNS; default the caller's)")
-	root.AddCommand(networkCommand(g), containerCommand(g), execCommand(g), statsCommand(g), systemCommand(g))
+	f.Uint32Var(&g.opts.Sizes.ConntrackEntries, "conntrack-entries", 0, "size of the connection tracking table when the instance's maps are created (default 131072)")
+	root.AddCommand(networkCommand(g), containerCommand(g), execCommand(g), statsCommand(g), systemCommand(g),
+		conntrackCommand(g), portCommand(g))
 	return root
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/bpfnet/bpfnet/ctl"
+	"github.com/bpfnet/bpfnet/ctl/ports"
 )
 
 // The JSON shapes below are Docker's (docker network inspect, docker
@@ -90,6 +91,7 @@ type endpointSettingsView struct {
 
 type networkSettingsView struct {
 	SandboxKey string
+	Ports      map[string][]ports.Binding
 	Networks   map[string]endpointSettingsView
 }
 
@@ -104,7 +106,9 @@ type containerView struct {
 func viewContainer(in *ctl.Instance, c *ctl.Container) containerView {
 	v := containerView{
 		Id: c.ID, Created: c.Created.Format("2006-01-02T15:04:05.999999999Z07:00"), Name: "/" + c.Name,
-		NetworkSettings: networkSettingsView{SandboxKey: c.Netns, Networks: map[string]endpointSettingsView{}},
+		NetworkSettings: networkSettingsView{
+			SandboxKey: c.Netns, Ports: ports.PortsView(c.Ports), Networks: map[string]endpointSettingsView{},
+		},
 	}
 	v.HostConfig.NetworkMode = c.Mode
 	if c.Mode != "" {

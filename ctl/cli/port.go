@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bpfnet/bpfnet/ctl"
+)
+
+// portCommand is `docker port`: a container's published ports, optionally
+// only those of one container port.
+func portCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "port CONTAINER [PRIVATE_PORT[/PROTO]]",
+		Short: "List port mappings or a specific mapping for the container",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.with(func(in *ctl.Instance) error {
+				c, err := in.Container(args[0])
+				if err != nil {
+					return err
+				}
+				var lines []string
+				for _, m := range c.Ports {
+					line := m.String() // "80/tcp -> 0.0.0.0:8080"
+					if len(args) == 2 {
+						want := args[1]
+						if !strings.Contains(want, "/") {
+							want += "/tcp"
+						}
+						private, public, _ := strings.Cut(line, " -> ")
+						if private != want {
+							continue
+						}
+						line = public
+					}
+					lines = append(lines, line)
+				}
+				if len(args) == 2 && len(lines) == 0 {
+					return fmt.Errorf("No public port '%s' published for %s", args[1], c.Name)
+				}
+				sort.Strings(lines)
+				for _, l := range lines {
+					fmt.Fprintln(cmd.OutOrStdout(), l)
+				}
+				return nil
+			})
+		},
+	}
+}

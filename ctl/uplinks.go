@@ -1,0 +1,135 @@
+package ctl
+
+import (
+	"bufio"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// syncHost brings the host-wide datapath in line with the host namespace:
+// the uplink program on every device that leads out of the host (with its
+// first IPv4 address as masquerade source), the set of host addresses, and
+// the socket programs. Devices appear and change behind bpfnet's back, so
+// every command looks again; it only attaches what is missing or changed.
+func (in *Instance) syncHost() error {
+	ours := map[string]bool{"lo": true, gatewayDevice: true, gatewayDevicePeer: true}
+	for _, c := range in.state.Containers {
+		for _, ep := range c.Endpoints {
+			ours[ep.HostIfname] = true
+		}
+	}
+	registered, err := in.dp.Uplinks()
+	if err != nil {
+		return err
+	}
+	var hostIPs []netip.Addr
+	err = in.inHost(func() error {
+		links, err := netlink.LinkList()
+		if err != nil {
+			return fmt.Errorf("list host devices: %w", err)
+		}
+		seen := map[int]bool{}
+		for _, l := range links {
+			addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+			if err != nil {
+				return fmt.Errorf("list addresses of %s: %w", l.Attrs().Name, err)
+			}
+			var first netip.Addr
+			for _, a := range addrs {
+				if ip, ok := netip.AddrFromSlice(a.IP); ok {
+					hostIPs = append(hostIPs, ip.Unmap())
+					if !first.IsValid() {
+						first = ip.Unmap()
+					}
+				}
+			}
+			name, index := l.Attrs().Name, l.Attrs().Index
+			if ours[name] || !first.IsValid() {
+				continue
+			}
+			seen[index] = true
+			if registered[index] == first {
+				continue
+			}
+			if err := in.dp.AttachUplink(index, first); err != nil {
+				return fmt.Errorf("attach uplink %s: %w", name, err)
+			}
+		}
+		for index := range registered {
+			if !seen[index] {
+				if err := in.dp.DetachUplink(index); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := in.dp.SetHostIPs(hostIPs); err != nil {
+		return err
+	}
+	cgroup, err := in.cgroup2Root()
+	if err != nil {
+		return err
+	}
+	return in.dp.AttachSockets(cgroup, in.hostCookie())
+}
+
+// hostCookie is the host namespace's cookie, which the socket programs
+// compare with their socket's. Kernels before 5.14 cannot tell it: 0 makes
+// the programs act in every namespace.
+func (in *Instance) hostCookie() uint64 {
+	var cookie uint64
+	_ = in.inHost(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			return nil
+		}
+		defer unix.Close(fd)
+		if v, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE); err == nil {
+			cookie = v
+		}
+		return nil
+	})
+	return cookie
+}
+
+// cgroup2Root finds the cgroup v2 hierarchy, mounting one under the
+// instance's root on hosts that only mount v1 hierarchies.
+func (in *Instance) cgroup2Root() (string, error) {
+	f, err := os.Open("/proc/self/mounts")
+	if err != nil {
+		return "", fmt.Errorf("read mounts: %w", err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) > 2 && fields[2] == "cgroup2" {
+			return fields[1], nil
+		}
+	}
+	dir := filepath.Join(in.opts.Root, "cgroup2")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := unix.Mount("cgroup2", dir, "cgroup2", 0, ""); err != nil {
+		return "", fmt.Errorf("mount cgroup2 on %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// unmountCgroup2 undoes cgroup2Root's mount, if it made one.
+func (in *Instance) unmountCgroup2() {
+	dir := filepath.Join(in.opts.Root, "cgroup2")
+	_ = unix.Unmount(dir, unix.MNT_DETACH)
+	_ = os.Remove(dir)
+}
