@@ -85,7 +85,7 @@ static __always_inline int to_peer(struct __sk_buff *skb, const struct endpoint_
  * addresses, the gateway's included) to the container behind it. */
 static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
 {
-	struct port_target *t = published(f->key.daddr, f->key.dport, f->key.proto);
+	struct port_target *t = published_to_host(f->key.daddr, f->key.dport, f->key.proto);
 	struct endpoint_info *peer;
 	struct ct_key reply;
 

@@ -62,7 +62,7 @@ int bpfnet_from_uplink(struct __sk_buff *skb)
 		e = ct_lookup(&f.key, &f, now);
 		if (e && e->kind == CT_SNAT_REPLY)
 			return deliver(skb, &f, e->nat_addr, e->nat_port);
-		t = published(f.key.daddr, f.key.dport, f.key.proto);
+		t = published_to_host(f.key.daddr, f.key.dport, f.key.proto);
 		if (t) {
 			struct ct_key reply = {
 				.saddr = t->ip, .daddr = f.key.saddr,

@@ -21,7 +21,7 @@ volatile const __u64 host_netns_cookie;
 
 static __always_inline int to_this_host(__u32 ip)
 {
-	if ((ip & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000))
+	if (is_loopback(ip))
 		return 1;
 	return bpf_map_lookup_elem(&bpfnet_host_ips, &ip) != NULL;
 }

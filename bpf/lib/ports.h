@@ -3,6 +3,7 @@
 #pragma once
 
 #include <linux/bpf.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
 
@@ -17,4 +18,19 @@ static __always_inline struct port_target *published(__u32 addr, __u16 port, __u
 		return t;
 	key.host_ip = 0;
 	return bpf_map_lookup_elem(&bpfnet_ports, &key);
+}
+
+static __always_inline int is_loopback(__u32 addr)
+{
+	return (addr & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000);
+}
+
+/* published_to_host is published() for packets that came in on a device:
+ * those addressed to 127.0.0.0/8 are forged (the kernel would drop them as
+ * martians), so a port published on 127.0.0.1 never answers them. */
+static __always_inline struct port_target *published_to_host(__u32 addr, __u16 port, __u8 proto)
+{
+	if (is_loopback(addr))
+		return NULL;
+	return published(addr, port, proto);
 }
