@@ -56,20 +56,26 @@ static __always_inline int from_container_arp(struct __sk_buff *skb)
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
 	if (!arp_is_eth_ipv4(arp))
 		return drop(config.slot, DROP_UNSUPPORTED_ARP, DIR_FROM_CONTAINER);
-	if (!mac_equal(arp->sender_mac, config.mac) || arp->sender_ip != config.ip)
+	/* Sender 0.0.0.0 is a duplicate address probe. */
+	if (!mac_equal(arp->sender_mac, config.mac) || (arp->sender_ip != config.ip && arp->sender_ip != 0))
 		return drop(config.slot, DROP_SPOOFED_ARP, DIR_FROM_CONTAINER);
 
-	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
-	if (arp->op != bpf_htons(ARPOP_REQUEST))
-		return TC_ACT_OK; /* gratuitous ARP and replies only reach the host */
-	if (arp->target_ip == config.gateway_ip)
+	/* Replies and gratuitous ARP (a request for its own address) only
+	 * reach the host. */
+	if (arp->op != bpf_htons(ARPOP_REQUEST) || arp->target_ip == config.ip) {
+		count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
+		return TC_ACT_OK;
+	}
+	if (arp->target_ip == config.gateway_ip) {
+		count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 		return arp_reply(skb, arp, config.gateway_mac);
-
+	}
 	peer = bpf_map_lookup_elem(&bpfnet_endpoints, &arp->target_ip);
 	if (!peer)
 		return drop(config.slot, DROP_UNKNOWN_NEIGHBOR, DIR_FROM_CONTAINER);
 	if (peer->network != config.network)
 		return drop(config.slot, DROP_OTHER_NETWORK, DIR_FROM_CONTAINER);
+	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 	return arp_reply(skb, arp, peer->mac);
 }
 

@@ -54,6 +54,15 @@ func (d *Datapath) attach(ifindex int, h hook, pin string) error {
 }
 
 func attachTCX(ifindex int, h hook, pin string) error {
+	// An attachment that exists is updated in place: no moment with two
+	// programs or none on the device.
+	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
+		defer l.Close()
+		if err := l.Update(h.prog); err != nil {
+			return fmt.Errorf("replace %s on ifindex %d: %w", h.name, ifindex, err)
+		}
+		return nil
+	}
 	at := ebpf.AttachTCXEgress
 	if h.ingress {
 		at = ebpf.AttachTCXIngress

@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -85,6 +86,12 @@ func (d *Datapath) Counters(slot uint32) (Counters, error) {
 		}
 		c.Drops = append(c.Drops, drop)
 		return nil
+	})
+	sort.Slice(c.Drops, func(i, j int) bool {
+		if c.Drops[i].Reason != c.Drops[j].Reason {
+			return c.Drops[i].Reason < c.Drops[j].Reason
+		}
+		return c.Drops[i].Direction < c.Drops[j].Direction
 	})
 	return c, err
 }
