@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
@@ -117,4 +118,110 @@ func (in *Instance) unpublishPorts(c *Container) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// Publish adds published ports to an existing container, which Docker
+// cannot do: one map update per port, whatever the number of ports.
+func (in *Instance) Publish(ref string, specs []string) ([]ports.Mapping, error) {
+	c, err := in.Container(ref)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Endpoints) == 0 {
+		return nil, fmt.Errorf("container %s has no bridge network to publish ports of", c.Name)
+	}
+	added, err := in.portMappings(ContainerSpec{Publish: specs})
+	if err != nil {
+		return nil, err
+	}
+	before := c.Ports
+	grown := &Container{ID: c.ID, Name: c.Name, Endpoints: c.Endpoints, Ports: added}
+	if err := in.publishPorts(grown); err != nil {
+		return nil, err
+	}
+	c.Ports = append(append([]ports.Mapping{}, before...), added...)
+	if len(before) == 0 {
+		// Its programs were loaded without reverse NAT for hairpin replies.
+		if err := in.reloadEndpoints(c); err != nil {
+			c.Ports = before
+			_ = in.unpublishMappings(grown, added)
+			return nil, err
+		}
+	}
+	if err := in.commit(Change{PutContainers: []*Container{c}}); err != nil {
+		c.Ports = before
+		_ = in.unpublishMappings(grown, added)
+		return nil, err
+	}
+	return added, nil
+}
+
+// Unpublish removes the published ports of c that specs name.
+func (in *Instance) Unpublish(ref string, specs []string) error {
+	c, err := in.Container(ref)
+	if err != nil {
+		return err
+	}
+	gone, err := ports.ParseAll(specs)
+	if err != nil {
+		return err
+	}
+	var kept, removed []ports.Mapping
+	for _, m := range c.Ports {
+		if matchesAny(m, gone) {
+			removed = append(removed, m)
+		} else {
+			kept = append(kept, m)
+		}
+	}
+	if len(removed) == 0 {
+		return fmt.Errorf("container %s publishes none of %v", c.Name, specs)
+	}
+	if err := in.unpublishMappings(c, removed); err != nil {
+		return err
+	}
+	c.Ports = kept
+	return in.commit(Change{PutContainers: []*Container{c}})
+}
+
+// matchesAny: a spec names a mapping by its container port and protocol,
+// and by its host address and port when the spec gives them.
+func matchesAny(m ports.Mapping, specs []ports.Mapping) bool {
+	for _, s := range specs {
+		if s.ContainerPort == m.ContainerPort && s.Proto == m.Proto &&
+			(s.HostPort == 0 || s.HostPort == m.HostPort) && (!s.HostIP.IsValid() || s.HostIP == m.HostIP) {
+			return true
+		}
+	}
+	return false
+}
+
+// unpublishMappings removes ms of c and the flows through them.
+func (in *Instance) unpublishMappings(c *Container, ms []ports.Mapping) error {
+	var errs []error
+	for _, m := range ms {
+		p := datapathPort(m, portTarget(c))
+		errs = append(errs, in.dp.UnpublishPort(p))
+		_, err := in.dp.FlushConntrackPort(p)
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// reloadEndpoints loads c's endpoint programs again with its current
+// settings; attachments are replaced in place.
+func (in *Instance) reloadEndpoints(c *Container) error {
+	return in.inHost(func() error {
+		for _, ep := range c.Endpoints {
+			n := in.state.Networks[ep.NetworkID]
+			l, err := netlink.LinkByName(ep.HostIfname)
+			if err != nil {
+				return fmt.Errorf("find veth %s of container %s: %w", ep.HostIfname, c.Name, err)
+			}
+			if err := in.dp.AttachEndpoint(datapathEndpoint(c, n, ep, l.Attrs().Index)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -92,8 +92,28 @@ func (d *Datapath) FlushConntrack(ip netip.Addr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return d.deleteFlows(doomed)
+}
+
+// FlushConntrackPort deletes the flows that came in through published port
+// p, and returns how many went.
+func (d *Datapath) FlushConntrackPort(p Port) (int, error) {
+	var doomed []bpf.ContainerCtKey
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+		if e.Kind == bpf.ContainerCtKindCT_DNAT_REPLY && k.Proto == p.Proto && e.NatPort == portKey(p.HostPort) &&
+			k.Saddr == ipKey(p.ContainerIP) && k.Sport == portKey(p.ContainerPort) {
+			doomed = append(doomed, k)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return d.deleteFlows(doomed)
+}
+
+func (d *Datapath) deleteFlows(keys []bpf.ContainerCtKey) (int, error) {
 	n := 0
-	for _, k := range doomed {
+	for _, k := range keys {
 		if err := d.ct.Delete(k); err == nil {
 			n++
 		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {

@@ -14,7 +14,8 @@ import (
 
 func containerCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "container", Short: "Manage containers (network namespaces)"}
-	cmd.AddCommand(containerCreate(g), containerLs(g), containerInspect(g), containerRm(g), portCommand(g))
+	cmd.AddCommand(containerCreate(g), containerLs(g), containerInspect(g), containerRm(g), portCommand(g),
+		containerPublish(g), containerUnpublish(g))
 	return cmd
 }
 

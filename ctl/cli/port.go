@@ -51,3 +51,37 @@ func portCommand(g *globals) *cobra.Command {
 		},
 	}
 }
+
+func containerPublish(g *globals) *cobra.Command {
+	var specs []string
+	cmd := &cobra.Command{
+		Use:   "publish CONTAINER -p SPEC [-p SPEC...]",
+		Short: "Publish more ports of a running container (bpfnet only: Docker cannot)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(specs) == 0 {
+				return fmt.Errorf("give at least one -p")
+			}
+			return g.with(func(in *ctl.Instance) error {
+				added, err := in.Publish(args[0], specs)
+				for _, m := range added {
+					fmt.Fprintln(cmd.OutOrStdout(), m)
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringArrayVarP(&specs, "publish", "p", nil, "[ip:][hostPort[-end]:]containerPort[-end][/tcp|udp]")
+	return cmd
+}
+
+func containerUnpublish(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unpublish CONTAINER SPEC...",
+		Short: "Remove published ports of a container, named as with -p",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.with(func(in *ctl.Instance) error { return in.Unpublish(args[0], args[1:]) })
+		},
+	}
+}
