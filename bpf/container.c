@@ -87,18 +87,58 @@ static __always_inline int to_peer(struct __sk_buff *skb, const struct endpoint_
 	return bpf_redirect_peer(peer->ifindex, 0);
 }
 
+/* hairpin_self sends a container's flow to its own published port back
+ * into it, from the gateway's address: a packet from its own address would
+ * be a martian to it. The reply comes back through hairpin_reply. */
+static __always_inline int hairpin_self(struct __sk_buff *skb, const struct flow *f, const struct port_target *t)
+{
+	struct ct_key reply = {
+		.saddr = config.ip, .daddr = config.gateway_ip,
+		.sport = t->port, .dport = f->key.sport, .proto = f->key.proto,
+	};
+
+	if (ct_store(&reply, f, bpf_ktime_get_ns(), CT_HAIRPIN_SELF, f->key.daddr, f->key.dport, 0, BPF_ANY))
+		return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
+	if (nat_rewrite(skb, f, 1, config.gateway_ip, f->key.sport) || nat_rewrite(skb, f, 0, config.ip, t->port) ||
+	    set_dst_mac(skb, (const __u8 *)config.mac))
+		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
+	count_packet(config.slot, DIR_TO_CONTAINER, skb->len);
+	return bpf_redirect_peer(skb->ifindex, 0);
+}
+
+/* hairpin_reply turns a container's reply to itself, addressed to the
+ * gateway by hairpin_self, back into one from the published port. */
+static __always_inline int hairpin_reply(struct __sk_buff *skb, const struct flow *f, const struct ct_entry *e)
+{
+	if (nat_rewrite(skb, f, 1, e->nat_addr, e->nat_port) || nat_rewrite(skb, f, 0, config.ip, f->key.dport))
+		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
+	count_packet(config.slot, DIR_TO_CONTAINER, skb->len);
+	return bpf_redirect_peer(skb->ifindex, 0);
+}
+
 /* hairpin sends a flow to a published port of this host (on any of its
  * addresses, the gateway's included) to the container behind it. */
 static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
 {
-	struct port_target *t = published_to_host(f->key.daddr, f->key.dport, f->key.proto);
 	struct endpoint_info *peer;
+	struct port_target *t;
 	struct ct_key reply;
 
+	if (config.flags & ENDPOINT_PUBLISHES_PORTS) {
+		struct ct_entry *e = ct_lookup(&f->key, f, bpf_ktime_get_ns());
+
+		if (e && e->kind == CT_HAIRPIN_SELF)
+			return hairpin_reply(skb, f, e);
+	}
+	t = published_to_host(f->key.daddr, f->key.dport, f->key.proto);
 	if (!t) {
 		count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 		return TC_ACT_OK;
 	}
+	if (t->ip == config.ip)
+		return hairpin_self(skb, f, t);
 	peer = bpf_map_lookup_elem(&bpfnet_endpoints, &t->ip);
 	if (!peer)
 		return drop(config.slot, DROP_NOT_PUBLISHED, DIR_FROM_CONTAINER);
@@ -149,6 +189,8 @@ static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f
 	__u32 nat_addr;
 	__u16 nat_port;
 
+	if (f->ttl <= 1)
+		goto stack; /* the host stack sends the ICMP time exceeded */
 	e = ct_lookup(&f->key, f, now);
 	if (e && (e->kind == CT_DNAT_REPLY || e->kind == CT_SNAT_ORIG)) {
 		nat_addr = e->nat_addr;

@@ -37,9 +37,10 @@ type ContainerCtKey struct {
 type ContainerCtKind uint32
 
 const (
-	ContainerCtKindCT_DNAT_REPLY ContainerCtKind = 1
-	ContainerCtKindCT_SNAT_ORIG  ContainerCtKind = 2
-	ContainerCtKindCT_SNAT_REPLY ContainerCtKind = 3
+	ContainerCtKindCT_DNAT_REPLY   ContainerCtKind = 1
+	ContainerCtKindCT_SNAT_ORIG    ContainerCtKind = 2
+	ContainerCtKindCT_SNAT_REPLY   ContainerCtKind = 3
+	ContainerCtKindCT_HAIRPIN_SELF ContainerCtKind = 4
 )
 
 type ContainerDirection uint32

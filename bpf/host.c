@@ -26,13 +26,10 @@
 enum { HOST_SLOT = 0 };
 
 /* deliver rewrites the destination to addr:port and sends the packet into
- * that endpoint's namespace. */
-static __always_inline int deliver(struct __sk_buff *skb, const struct flow *f, __u32 addr, __u16 port)
+ * the namespace of ep, the endpoint that holds addr. */
+static __always_inline int deliver(struct __sk_buff *skb, const struct flow *f, const struct endpoint_info *ep,
+				   __u32 addr, __u16 port)
 {
-	struct endpoint_info *ep = bpf_map_lookup_elem(&bpfnet_endpoints, &addr);
-
-	if (!ep)
-		return drop(HOST_SLOT, DROP_NOT_PUBLISHED, DIR_TO_CONTAINER);
 	if (nat_rewrite(skb, f, 0, addr, port) || set_dst_mac(skb, ep->mac))
 		return drop(ep->slot, DROP_MALFORMED, DIR_TO_CONTAINER);
 	count_packet(ep->slot, DIR_TO_CONTAINER, skb->len);
@@ -60,8 +57,12 @@ int bpfnet_from_uplink(struct __sk_buff *skb)
 		__u64 now = bpf_ktime_get_ns();
 
 		e = ct_lookup(&f.key, &f, now);
-		if (e && e->kind == CT_SNAT_REPLY)
-			return deliver(skb, &f, e->nat_addr, e->nat_port);
+		if (e && e->kind == CT_SNAT_REPLY) {
+			ep = bpf_map_lookup_elem(&bpfnet_endpoints, &e->nat_addr);
+			if (!ep)
+				return drop(HOST_SLOT, DROP_NOT_PUBLISHED, DIR_TO_CONTAINER);
+			return deliver(skb, &f, ep, e->nat_addr, e->nat_port);
+		}
 		t = published_to_host(f.key.daddr, f.key.dport, f.key.proto);
 		if (t) {
 			struct ct_key reply = {
@@ -69,9 +70,12 @@ int bpfnet_from_uplink(struct __sk_buff *skb)
 				.sport = t->port, .dport = f.key.sport, .proto = f.key.proto,
 			};
 
+			ep = bpf_map_lookup_elem(&bpfnet_endpoints, &t->ip);
+			if (!ep)
+				return drop(HOST_SLOT, DROP_NOT_PUBLISHED, DIR_TO_CONTAINER);
 			if (ct_store(&reply, &f, now, CT_DNAT_REPLY, f.key.daddr, f.key.dport, skb->ifindex, BPF_ANY))
 				return drop(HOST_SLOT, DROP_CT_INSERT, DIR_TO_CONTAINER);
-			return deliver(skb, &f, t->ip, t->port);
+			return deliver(skb, &f, ep, t->ip, t->port);
 		}
 	}
 	data = frame(skb, IP_OFF + sizeof(*ip));

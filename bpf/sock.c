@@ -21,9 +21,7 @@ volatile const __u64 host_netns_cookie;
 
 static __always_inline int to_this_host(__u32 ip)
 {
-	if (is_loopback(ip))
-		return 1;
-	return bpf_map_lookup_elem(&bpfnet_host_ips, &ip) != NULL;
+	return is_loopback(ip) || is_host_ip(ip);
 }
 
 /* redirect points ctx at the container behind a published port, if any,

@@ -35,6 +35,11 @@ func (in *Instance) portMappings(spec ContainerSpec) ([]ports.Mapping, error) {
 	if len(wanted) == 0 {
 		return nil, nil
 	}
+	for _, m := range wanted {
+		if err := in.checkHostAddr(m); err != nil {
+			return nil, err
+		}
+	}
 	var existing []ports.Mapping
 	for _, c := range in.state.Containers {
 		existing = append(existing, c.Ports...)
@@ -48,6 +53,21 @@ func (in *Instance) portMappings(spec ContainerSpec) ([]ports.Mapping, error) {
 		return nil, err
 	}
 	return alloc.Assign(wanted)
+}
+
+// checkHostAddr refuses a mapping on an address the host does not have,
+// with the words Docker's proxy would fail with.
+func (in *Instance) checkHostAddr(m ports.Mapping) error {
+	if !m.HostIP.IsValid() || m.HostIP.IsUnspecified() {
+		return nil
+	}
+	return in.inHost(func() error {
+		l, err := net.Listen("tcp4", netip.AddrPortFrom(m.HostIP, 0).String())
+		if err != nil {
+			return fmt.Errorf("Error starting userland proxy: listen tcp4 %s: bind: cannot assign requested address", netip.AddrPortFrom(m.HostIP, m.HostPort))
+		}
+		return l.Close()
+	})
 }
 
 // hostPortBusy tells whether a host process holds ip:port, by trying to

@@ -55,6 +55,8 @@ enum ct_kind {
 	CT_DNAT_REPLY = 1, /* reply of a published-port flow: source becomes nat_addr:nat_port */
 	CT_SNAT_ORIG = 2,  /* a masqueraded flow leaving: source becomes nat_addr:nat_port */
 	CT_SNAT_REPLY = 3, /* reply to a masqueraded flow: destination becomes nat_addr:nat_port */
+	CT_HAIRPIN_SELF = 4, /* a container's reply to itself through its published port: source
+			      * becomes nat_addr:nat_port, destination the container */
 };
 
 /* Value of bpfnet_endpoints, keyed by the endpoint's IPv4 address

@@ -31,6 +31,7 @@ struct flow {
 	__u32 l4_off;      /* offset of the TCP/UDP header */
 	__u16 tot_len;     /* the IPv4 header's, host byte order */
 	__u8 tos;
+	__u8 ttl;
 	__u8 tcp_flags;    /* the 13th byte of the TCP header: FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10 */
 };
 
@@ -60,6 +61,7 @@ static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, s
 	f->key.daddr = ip->daddr;
 	f->key.proto = ip->protocol;
 	f->tos = ip->tos;
+	f->ttl = ip->ttl;
 	f->tot_len = bpf_ntohs(ip->tot_len);
 	f->l4_off = sizeof(struct ethhdr) + sizeof(*ip);
 	if (f->key.proto == IPPROTO_TCP) {

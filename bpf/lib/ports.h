@@ -25,12 +25,19 @@ static __always_inline int is_loopback(__u32 addr)
 	return (addr & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000);
 }
 
-/* published_to_host is published() for packets that came in on a device:
- * those addressed to 127.0.0.0/8 are forged (the kernel would drop them as
- * martians), so a port published on 127.0.0.1 never answers them. */
+static __always_inline int is_host_ip(__u32 addr)
+{
+	return bpf_map_lookup_elem(&bpfnet_host_ips, &addr) != NULL;
+}
+
+/* published_to_host is published() for packets that came in on a device.
+ * Only the host's own addresses answer, as Docker's --dst-type LOCAL: a
+ * packet the host merely routes keeps its destination, and one addressed
+ * to 127.0.0.0/8 is forged (the kernel would drop it as a martian), so a
+ * port published on 127.0.0.1 never answers it. */
 static __always_inline struct port_target *published_to_host(__u32 addr, __u16 port, __u8 proto)
 {
-	if (is_loopback(addr))
+	if (is_loopback(addr) || !is_host_ip(addr))
 		return NULL;
 	return published(addr, port, proto);
 }

@@ -92,6 +92,14 @@ func endpoint(slot, network uint32, ip string, subnet netip.Prefix, gw netip.Add
 // and D. It skips when the caller is not root or the kernel lacks BPF.
 func newDatapath(t *testing.T) *loader.Datapath {
 	t.Helper()
+	d, _ := newDatapathAt(t)
+	return d
+}
+
+// newDatapathAt is newDatapath that also returns the bpffs directory, where
+// the instance's maps are pinned by name.
+func newDatapathAt(t *testing.T) (*loader.Datapath, string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: mounts a bpffs and loads BPF programs")
 	}
@@ -118,7 +126,7 @@ func newDatapath(t *testing.T) *loader.Datapath {
 			t.Fatalf("publish %v: %v", ep.IP, err)
 		}
 	}
-	return d
+	return d, dir
 }
 
 // load loads ep's programs into d; the test closes them.
@@ -139,7 +147,16 @@ func load(t *testing.T, d *loader.Datapath, ep loader.Endpoint) *loader.Endpoint
 // returns the frame as the program left it.
 func check(t *testing.T, prog *ebpf.Program, frame []byte, want uint32) []byte {
 	t.Helper()
+	return checkCtx(t, prog, frame, nil, want)
+}
+
+// checkCtx is check with a __sk_buff for the run (nil: none).
+func checkCtx(t *testing.T, prog *ebpf.Program, frame []byte, ctx *skbContext, want uint32) []byte {
+	t.Helper()
 	opts := ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
+	if ctx != nil {
+		opts.Context = *ctx
+	}
 	got, err := prog.Run(&opts)
 	if errors.Is(err, ebpf.ErrNotSupported) {
 		t.Skipf("kernel cannot test-run tc programs: %v", err)

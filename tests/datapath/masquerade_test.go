@@ -1,0 +1,235 @@
+package datapath
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/bpfnet/bpfnet/bpf"
+	"github.com/bpfnet/bpfnet/loader"
+)
+
+// fromA is a packet A sends from its port sport to dst through the gateway.
+func fromA(proto uint8, sport uint16, dst netip.AddrPort, flags uint8) packet {
+	return packet{dstMAC: gw1MAC, srcMAC: epA.MAC, src: ap(epA.IP, sport), dst: dst, proto: proto, tcpFlags: flags}
+}
+
+// routed is p as A's program sends it out of up0: source hostIP:port, TTL
+// decremented, MACs from the neighbour entry.
+func routed(p packet, port uint16) packet {
+	p.src, p.ttl = ap(hostIP, port), 63
+	p.srcMAC, p.dstMAC = upMAC, clientMAC
+	return p
+}
+
+// snatPair is the two entries a masqueraded flow p with source port port
+// leaves, with the same life.
+func snatPair(p packet, port uint16, life time.Duration) (orig, reply ctFlow) {
+	nat := ap(hostIP, port)
+	orig = ctFlow{proto: p.proto, src: p.src, dst: p.dst, kind: snatOrig, nat: nat, life: life}
+	reply = ctFlow{proto: p.proto, src: p.dst, dst: nat, kind: snatReply, nat: p.src, life: life}
+	return orig, reply
+}
+
+// ctx are the __sk_buff fields for A's program (on hostA) and the uplink's
+// (on up0) in h.
+func (h *hostNetns) ctxA() *skbContext {
+	return &skbContext{IngressIfindex: uint32(h.hostA), Ifindex: uint32(h.hostA)}
+}
+
+func (h *hostNetns) ctxUplink() *skbContext {
+	return &skbContext{IngressIfindex: uint32(h.up0), Ifindex: uint32(h.up0)}
+}
+
+// masqueraded runs A's program on p, which must leave masqueraded through
+// up0, and returns the source port it got.
+func masqueraded(t *testing.T, h *hostNetns, a *loader.EndpointPrograms, p packet) uint16 {
+	t.Helper()
+	out := checkCtx(t, a.FromContainer, p.frame(), h.ctxA(), verdictRedirect)
+	port := frameSrc(out).Port()
+	if port < snatFirst {
+		t.Errorf("masquerade port %d outside %d-%d", port, snatFirst, snatLast)
+	}
+	checkFrame(t, out, routed(p, port))
+	return port
+}
+
+// TestMasquerade sends a TCP flow from A to a host behind the uplink: the
+// first packet picks a port and leaves both entries, later packets keep
+// it, the reply comes back through the uplink to A, a second flow gets
+// another port and FIN shortens the flow's life.
+func TestMasquerade(t *testing.T) {
+	f := newNAT(t)
+	h := newHostNetns(t, f)
+	h.do(t, func() {
+		a := load(t, f.d, epA)
+		syn := fromA(protoTCP, 50000, ap(client, 7000), tcpSYN)
+		port := masqueraded(t, h, a, syn)
+		orig, reply := snatPair(syn, port, ctSYN)
+		f.checkCT(t, orig, reply)
+
+		ack := fromA(protoTCP, 50000, ap(client, 7000), tcpACK)
+		if p := masqueraded(t, h, a, ack); p != port {
+			t.Errorf("second packet of the flow got port %d, the first %d", p, port)
+		}
+		orig.life = ctTCP
+		f.checkCT(t, orig, reply)
+
+		synAck := packet{dstMAC: upMAC, srcMAC: clientMAC, src: ap(client, 7000), dst: ap(hostIP, port),
+			proto: protoTCP, tcpFlags: tcpSYN | tcpACK}
+		out := checkCtx(t, f.uplink, synAck.frame(), h.ctxUplink(), verdictRedirect)
+		checkFrame(t, out, *delivered(synAck, epA, 50000))
+		reply.life = ctTCP
+		f.checkCT(t, orig, reply)
+
+		other := fromA(protoTCP, 50001, ap(client, 7000), tcpSYN)
+		otherPort := masqueraded(t, h, a, other)
+		if otherPort == port {
+			t.Errorf("two flows to %v share masquerade port %d", other.dst, port)
+		}
+		otherOrig, otherReply := snatPair(other, otherPort, ctSYN)
+		f.checkCT(t, orig, reply, otherOrig, otherReply)
+
+		fin := fromA(protoTCP, 50000, ap(client, 7000), tcpFIN|tcpACK)
+		if p := masqueraded(t, h, a, fin); p != port {
+			t.Errorf("FIN of the flow got port %d, want %d", p, port)
+		}
+		orig.closing, orig.life = true, ctClosing
+		f.checkCT(t, orig, reply, otherOrig, otherReply)
+
+		n := uint64(len(syn.frame()))
+		checkCounters(t, f.d, map[uint32]loader.Counters{epA.Slot: {
+			RxPackets: 1, RxBytes: uint64(len(synAck.frame())), TxPackets: 4, TxBytes: 4 * n}})
+	})
+}
+
+// TestMasqueradeUDP masquerades UDP with and without a checksum, which
+// must stay absent, and a flow to a neighbour the host has not resolved,
+// which leaves with bpf_redirect_neigh and its MACs untouched.
+func TestMasqueradeUDP(t *testing.T) {
+	f := newNAT(t)
+	h := newHostNetns(t, f)
+	h.do(t, func() {
+		a := load(t, f.d, epA)
+		dns := fromA(protoUDP, 5353, ap(client, 53), 0)
+		port := masqueraded(t, h, a, dns)
+		orig, reply := snatPair(dns, port, ctUDP)
+
+		bare := fromA(protoUDP, 5354, ap(client, 53), 0)
+		bare.noUDPChecksum = true
+		barePort := masqueraded(t, h, a, bare)
+		bareOrig, bareReply := snatPair(bare, barePort, ctUDP)
+
+		unresolved := fromA(protoUDP, 5355, ap(noNeighbour, 53), 0)
+		out := checkCtx(t, a.FromContainer, unresolved.frame(), h.ctxA(), verdictRedirect)
+		p := frameSrc(out).Port()
+		want := unresolved
+		want.src, want.ttl = ap(hostIP, p), 63
+		checkFrame(t, out, want)
+		unOrig, unReply := snatPair(unresolved, p, ctUDP)
+		f.checkCT(t, orig, reply, bareOrig, bareReply, unOrig, unReply)
+	})
+}
+
+// TestMasqueradeNotApplied sends from A what route_out must leave to the
+// host stack untranslated.
+func TestMasqueradeNotApplied(t *testing.T) {
+	noMasq := epA
+	noMasq.NoMasquerade = true
+	syn := fromA(protoTCP, 50000, ap(client, 7000), tcpSYN)
+	for _, tt := range []struct {
+		name     string
+		sender   loader.Endpoint
+		unUplink bool // up0 not registered as an uplink
+	}{
+		{"network without masquerade", noMasq, false},
+		{"route through a device that is no uplink", epA, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newNAT(t)
+			h := newHostNetns(t, f)
+			if tt.unUplink {
+				if err := f.maps[bpf.ContainerMapBpfnetUplinks].Delete(uint32(h.up0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.do(t, func() {
+				a := load(t, f.d, tt.sender)
+				in := syn.frame()
+				out := checkCtx(t, a.FromContainer, in, h.ctxA(), verdictOK)
+				checkUnchanged(t, in, out)
+				f.checkCT(t)
+				checkCounters(t, f.d, map[uint32]loader.Counters{epA.Slot: sent(in)})
+			})
+		})
+	}
+}
+
+// TestMasqueradePorts fills every masquerade port toward one remote
+// address and port: a new flow there is dropped NAT_NO_PORT. Expired
+// entries free their ports again, and a stale entry of the flow itself is
+// not used.
+func TestMasqueradePorts(t *testing.T) {
+	f := newNAT(t)
+	h := newHostNetns(t, f)
+	syn := fromA(protoTCP, 50000, ap(client, 7000), tcpSYN)
+	taken := func(port uint16, life time.Duration) ctFlow {
+		return ctFlow{proto: protoTCP, src: syn.dst, dst: ap(hostIP, port), kind: snatReply,
+			nat: ap(epB.IP, port), life: life}
+	}
+	// fill marks every port taken; all are the entries but port.
+	all := func(life time.Duration, port uint16) (entries []ctFlow) {
+		for p := snatFirst; p <= snatLast; p++ {
+			if p != int(port) {
+				entries = append(entries, taken(uint16(p), life))
+			}
+		}
+		return entries
+	}
+	fill := func(life time.Duration) {
+		for _, e := range all(life, 0) {
+			f.putCT(t, e)
+		}
+	}
+	h.do(t, func() {
+		a := load(t, f.d, epA)
+		fill(time.Minute)
+		in := syn.frame()
+		out := checkCtx(t, a.FromContainer, in, h.ctxA(), verdictShot)
+		checkUnchanged(t, in, out)
+		f.checkCT(t, all(time.Minute, 0)...)
+		checkCounters(t, f.d, map[uint32]loader.Counters{epA.Slot: dropped("NAT_NO_PORT", fromContainer)})
+
+		fill(0)
+		// A stale entry of the flow itself names a port outside the range.
+		f.putCT(t, ctFlow{proto: protoTCP, src: syn.src, dst: syn.dst, kind: snatOrig, nat: ap(hostIP, 1234)})
+		port := masqueraded(t, h, a, syn)
+		orig, reply := snatPair(syn, port, ctSYN)
+		f.checkCT(t, append(all(0, port), orig, reply)...)
+	})
+}
+
+// TestPublishedPortReply lets the uplink translate a connection to a
+// published port of A; A's answer then leaves with the host's address and
+// the published port as its source, and no masquerade entry.
+func TestPublishedPortReply(t *testing.T) {
+	f := newNAT(t)
+	h := newHostNetns(t, f)
+	f.publish(t, mapping("", 8080, protoTCP, epA, 80))
+	h.do(t, func() {
+		a := load(t, f.d, epA)
+		syn := fromWire(protoTCP, "192.0.2.1", 8080)
+		out := checkCtx(t, f.uplink, syn.frame(), h.ctxUplink(), verdictRedirect)
+		checkFrame(t, out, *delivered(syn, epA, 80))
+		entry := dnatEntry(syn, epA, 80, uint32(h.up0), ctSYN)
+		f.checkCT(t, entry)
+
+		synAck := fromA(protoTCP, 80, ap(client, 40000), tcpSYN|tcpACK)
+		out = checkCtx(t, a.FromContainer, synAck.frame(), h.ctxA(), verdictRedirect)
+		checkFrame(t, out, routed(synAck, 8080))
+		entry.life = ctTCP
+		f.checkCT(t, entry)
+		checkCounters(t, f.d, map[uint32]loader.Counters{epA.Slot: {
+			RxPackets: 1, RxBytes: uint64(len(syn.frame())), TxPackets: 1, TxBytes: uint64(len(synAck.frame()))}})
+	})
+}

@@ -1,0 +1,252 @@
+package datapath
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfnet/bpfnet/bpf"
+	"github.com/bpfnet/bpfnet/loader"
+)
+
+// skbContext is the head of struct __sk_buff (linux/bpf.h) up to ifindex:
+// BPF_PROG_TEST_RUN takes a prefix, zero-fills the rest and refuses
+// anything but the fields it lets a test set.
+type skbContext struct {
+	Len, PktType, Mark, QueueMapping, Protocol uint32
+	VlanPresent, VlanTCI, VlanProto, Priority  uint32
+	IngressIfindex                             uint32 // skb_iif: the device the packet came in on
+	Ifindex                                    uint32 // skb->dev when > 1; loopback otherwise
+}
+
+// The host side of the NAT tests: the uplink's network 192.0.2.0/24.
+var (
+	hostIP    = netip.MustParseAddr("192.0.2.1")    // the uplink's address, masquerade source
+	hostIP2   = netip.MustParseAddr("192.0.2.3")    // another address of the host
+	client    = netip.MustParseAddr("192.0.2.2")    // a machine on the uplink's network
+	elsewhere = netip.MustParseAddr("198.51.100.7") // neither the host's nor a container's
+	loopback  = netip.MustParseAddr("127.0.0.1")
+	upMAC     = net.HardwareAddr{0x02, 0x00, 0xc0, 0x00, 0x02, 0x01} // the uplink's
+	clientMAC = net.HardwareAddr{0x02, 0x00, 0xc0, 0x00, 0x02, 0x02}
+)
+
+// Connection tracking timeouts (enum ct_timeout in bpf/lib/ct.h).
+const (
+	ctSYN     = 60 * time.Second
+	ctTCP     = 21600 * time.Second
+	ctClosing = 10 * time.Second
+	ctUDP     = 60 * time.Second
+)
+
+// Masquerade source ports (container.c).
+const (
+	snatFirst = 61000
+	snatLast  = 65535
+)
+
+func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
+
+// natFixture is an instance with A, B, C and D published, the host
+// addresses hostIP, hostIP2, 127.0.0.1 and the gateway gw1 registered (the
+// control plane registers every address of the host namespace, the
+// gateways on bpfnet0 among them), and the uplink
+// program loaded with the instance's maps, which the test reads and
+// writes directly.
+type natFixture struct {
+	d      *loader.Datapath
+	maps   map[string]*ebpf.Map // the pinned maps, by name
+	uplink *ebpf.Program        // bpfnet_from_uplink
+}
+
+func newNAT(t *testing.T) *natFixture {
+	t.Helper()
+	d, dir := newDatapathAt(t)
+	spec, err := bpf.LoadHost()
+	if err != nil {
+		t.Fatalf("load uplink program spec: %v", err)
+	}
+	f := &natFixture{d: d, maps: map[string]*ebpf.Map{}}
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName {
+			continue
+		}
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
+		if err != nil {
+			t.Fatalf("open pinned map %s: %v", name, err)
+		}
+		t.Cleanup(func() { m.Close() })
+		f.maps[name] = m
+	}
+	var progs bpf.HostPrograms
+	err = spec.LoadAndAssign(&progs, &ebpf.CollectionOptions{MapReplacements: f.maps})
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		t.Skipf("kernel lacks a feature the uplink program uses: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("load uplink program: %v", err)
+	}
+	t.Cleanup(func() { progs.BpfnetFromUplink.Close() })
+	f.uplink = progs.BpfnetFromUplink
+	if err := d.SetHostIPs([]netip.Addr{hostIP, hostIP2, loopback, gw1}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *natFixture) publish(t *testing.T, ports ...loader.Port) {
+	t.Helper()
+	for _, p := range ports {
+		if err := f.d.PublishPort(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// addUplink registers ifindex as an uplink masquerading to ip.
+func (f *natFixture) addUplink(t *testing.T, ifindex int, ip netip.Addr) {
+	t.Helper()
+	info := bpf.ContainerUplinkInfo{Ip: ipKey(ip)}
+	if err := f.maps[bpf.ContainerMapBpfnetUplinks].Put(uint32(ifindex), &info); err != nil {
+		t.Fatalf("register uplink %d: %v", ifindex, err)
+	}
+}
+
+// ipKey and portKey are an address and a port as the maps hold them:
+// network byte order in memory.
+func ipKey(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.NativeEndian.Uint32(b[:])
+}
+
+func portKey(p uint16) uint16 {
+	return binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, p))
+}
+
+func keyIP(k uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte(binary.NativeEndian.AppendUint32(nil, k)))
+}
+
+func keyPort(k uint16) uint16 {
+	return binary.BigEndian.Uint16(binary.NativeEndian.AppendUint16(nil, k))
+}
+
+var kindNames = map[bpf.ContainerCtKind]string{
+	bpf.ContainerCtKindCT_DNAT_REPLY: "dnat-reply",
+	bpf.ContainerCtKindCT_SNAT_ORIG:  "snat-orig",
+	bpf.ContainerCtKindCT_SNAT_REPLY: "snat-reply",
+}
+
+// ctFlow is a connection tracking entry as a test states it.
+type ctFlow struct {
+	proto    uint8
+	src, dst netip.AddrPort // the tuple it matches
+	kind     bpf.ContainerCtKind
+	nat      netip.AddrPort
+	ifindex  uint32
+	closing  bool
+	life     time.Duration // the timeout it was last given; 0: expired
+}
+
+func (c ctFlow) String() string {
+	s := fmt.Sprintf("%d %v -> %v %s nat %v ifindex %d", c.proto, c.src, c.dst, kindNames[c.kind], c.nat, c.ifindex)
+	if c.closing {
+		s += " closing"
+	}
+	return s
+}
+
+func (c ctFlow) key() bpf.ContainerCtKey {
+	return bpf.ContainerCtKey{
+		Saddr: ipKey(c.src.Addr()), Daddr: ipKey(c.dst.Addr()),
+		Sport: portKey(c.src.Port()), Dport: portKey(c.dst.Port()), Proto: c.proto,
+	}
+}
+
+func monotonicNow() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(err)
+	}
+	return time.Duration(ts.Nano())
+}
+
+// putCT writes c into bpfnet_ct, expiring in c.life or, for 0, expired.
+func (f *natFixture) putCT(t *testing.T, c ctFlow) {
+	t.Helper()
+	e := bpf.ContainerCtEntry{
+		Expires: 1, NatAddr: ipKey(c.nat.Addr()), NatPort: portKey(c.nat.Port()),
+		Kind: c.kind, Ifindex: c.ifindex,
+	}
+	if c.closing {
+		e.Closing = 1
+	}
+	if c.life > 0 {
+		e.Expires = uint64(monotonicNow() + c.life)
+	}
+	if err := f.maps[bpf.ContainerMapBpfnetCt].Put(c.key(), &e); err != nil {
+		t.Fatalf("write conntrack entry %v: %v", c, err)
+	}
+}
+
+// readCT returns every entry of bpfnet_ct, expired ones included, with
+// life the time it has left.
+func (f *natFixture) readCT(t *testing.T) []ctFlow {
+	t.Helper()
+	var out []ctFlow
+	var k bpf.ContainerCtKey
+	var e bpf.ContainerCtEntry
+	now := monotonicNow()
+	it := f.maps[bpf.ContainerMapBpfnetCt].Iterate()
+	for it.Next(&k, &e) {
+		if k.Pad != [3]uint8{} {
+			t.Errorf("conntrack key with padding % x", k.Pad)
+		}
+		out = append(out, ctFlow{
+			proto: k.Proto,
+			src:   ap(keyIP(k.Saddr), keyPort(k.Sport)), dst: ap(keyIP(k.Daddr), keyPort(k.Dport)),
+			kind: e.Kind, nat: ap(keyIP(e.NatAddr), keyPort(e.NatPort)), ifindex: e.Ifindex,
+			closing: e.Closing != 0, life: time.Duration(e.Expires) - now,
+		})
+	}
+	if err := it.Err(); err != nil {
+		t.Fatalf("list conntrack: %v", err)
+	}
+	return out
+}
+
+// checkCT fails unless bpfnet_ct holds exactly want. An entry's time left
+// must be at most its life and not more than a few seconds less, or
+// negative for life 0.
+func (f *natFixture) checkCT(t *testing.T, want ...ctFlow) {
+	t.Helper()
+	got := f.readCT(t)
+	const slack = 10 * time.Second
+	for _, w := range want {
+		i := slices.IndexFunc(got, func(g ctFlow) bool { return g.key() == w.key() })
+		if i < 0 {
+			t.Errorf("conntrack entry missing: %v", w)
+			continue
+		}
+		g, life, left := got[i], w.life, got[i].life
+		got = slices.Delete(got, i, i+1)
+		g.life, w.life = 0, 0
+		if g != w {
+			t.Errorf("conntrack entry:\n got %v\nwant %v", g, w)
+		}
+		if life == 0 && left > 0 || life > 0 && (left > life || left <= life-slack) {
+			t.Errorf("conntrack entry %v: %v left, want a fresh timeout of %v (0: expired)", g, left, life)
+		}
+	}
+	for _, g := range got {
+		t.Errorf("unexpected conntrack entry: %v (%v left)", g, g.life)
+	}
+}

@@ -1,0 +1,141 @@
+package datapath
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// hostNetns is a throwaway network namespace that stands for the host in
+// tests that need bpf_fib_lookup, which BPF_PROG_TEST_RUN answers from the
+// namespace of the calling thread:
+//
+//	up0 (192.0.2.1/24, upMAC) with peer up1: the uplink, registered in
+//	  bpfnet_uplinks; 192.0.2.2 is a permanent neighbour on it (clientMAC),
+//	  192.0.2.4 has no neighbour entry;
+//	hostA with peer ctrA: A's veth, carrying the gateway 172.18.0.1/16;
+//	lo up; net.ipv4.ip_forward=1, which the fib lookup requires.
+type hostNetns struct {
+	ns    netns.NsHandle
+	up0   int // ifindexes in ns
+	hostA int
+}
+
+// noNeighbour is on the uplink's subnet but has no neighbour entry.
+var noNeighbour = netip.MustParseAddr("192.0.2.4")
+
+// newHostNetns makes the namespace and registers up0 in f as an uplink
+// masquerading to hostIP.
+func newHostNetns(t *testing.T, f *natFixture) *hostNetns {
+	t.Helper()
+	h := &hostNetns{ns: newNetns(t)}
+	t.Cleanup(func() { h.ns.Close() })
+	h.do(t, func() {
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+			t.Fatalf("enable forwarding: %v", err)
+		}
+		lo, err := netlink.LinkByName("lo")
+		if err == nil {
+			err = netlink.LinkSetUp(lo)
+		}
+		if err != nil {
+			t.Fatalf("set lo up: %v", err)
+		}
+		h.up0 = addVeth(t, "up0", "up1", upMAC, "192.0.2.1/24")
+		h.hostA = addVeth(t, "hostA", "ctrA", gw1MAC, "172.18.0.1/16")
+		neigh := &netlink.Neigh{LinkIndex: h.up0, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+			IP: client.AsSlice(), HardwareAddr: clientMAC}
+		if err := netlink.NeighAdd(neigh); err != nil {
+			t.Fatalf("add neighbour %v: %v", client, err)
+		}
+	})
+	f.addUplink(t, h.up0, hostIP)
+	return h
+}
+
+// newNetns creates a network namespace and returns a handle to it; the
+// calling thread stays where it was.
+func newNetns(t *testing.T) netns.NsHandle {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatalf("get network namespace: %v", err)
+	}
+	defer orig.Close()
+	ns, err := netns.New()
+	if err != nil {
+		t.Skipf("cannot create a network namespace: %v", err)
+	}
+	if err := netns.Set(orig); err != nil {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		t.Fatalf("restore network namespace: %v", err)
+	}
+	return ns
+}
+
+// do runs fn on a thread in the namespace. fn must not start goroutines
+// that expect the namespace; t.Fatal in fn is fine.
+func (h *hostNetns) do(t *testing.T, fn func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("get network namespace: %v", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(h.ns); err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("enter network namespace: %v", err)
+	}
+	defer func() {
+		if err := netns.Set(orig); err != nil {
+			t.Errorf("restore network namespace: %v", err) // the thread stays locked and dies
+			return
+		}
+		runtime.UnlockOSThread()
+	}()
+	fn()
+}
+
+// addVeth creates a veth pair in the calling thread's namespace, both ends
+// up, name with mac and addr, and returns name's ifindex.
+func addVeth(t *testing.T, name, peer string, mac net.HardwareAddr, addr string) int {
+	t.Helper()
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac}, PeerName: peer}
+	if err := netlink.LinkAdd(veth); errors.Is(err, unix.EOPNOTSUPP) {
+		t.Skipf("kernel without veth: %v", err)
+	} else if err != nil {
+		t.Fatalf("add veth %s: %v", name, err)
+	}
+	for _, n := range []string{name, peer} {
+		l, err := netlink.LinkByName(n)
+		if err == nil {
+			err = netlink.LinkSetUp(l)
+		}
+		if err != nil {
+			t.Fatalf("set %s up: %v", n, err)
+		}
+	}
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := netlink.ParseAddr(addr)
+	if err == nil {
+		err = netlink.AddrAdd(l, a)
+	}
+	if err != nil {
+		t.Fatalf("add %s to %s: %v", addr, name, err)
+	}
+	return l.Attrs().Index
+}
