@@ -27,3 +27,21 @@ demo: ## two containers talking through bpfnet, one isolated network, counters
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+# QEMU VM tests (vm/README.md): Debian kernels 5.10, 6.1 and 6.12 under TCG. KERNEL=5.10 picks one.
+vm-test: ## boot each pinned kernel (KERNEL=5.10 for one) in QEMU and run the test binaries inside
+	vm/run.sh $(KERNEL)
+
+vm-test-multihost: ## three VMs on one virtual segment run the multi-host scenarios (vm/scenarios.txt)
+	vm/multihost.sh $(KERNEL)
+
+.PHONY: vm-test-selfcheck
+vm-test-selfcheck: ## test the VM harness: a failing guest test, a missing kernel, a stuck VM
+	vm/selfcheck.sh $(KERNEL)
+
+# Benchmark (bench/README.md): Docker's kernel dataplane and bpfnet's side by side, in namespaces
+# of their own. QUICK=1: 3 paired rounds, under 3 minutes. DOCKERD=1: a private real dockerd too.
+bench: ## measure bpfnet against Docker's dataplane (QUICK=1: under 3 minutes; DOCKERD=1: add a real dockerd)
+	DOCKERD=$(DOCKERD) sh bench/install-deps.sh
+	$(GO) build -o bin/bench-harness ./bench/harness
+	QUICK=$(QUICK) DOCKERD=$(DOCKERD) ./bin/bench-harness

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/bpfnet/bpfnet/bpf"
 )
@@ -45,6 +46,11 @@ func Open(dir string, mode AttachMode) (*Datapath, error) { return OpenSized(dir
 
 // OpenSized is Open with map sizes for maps it creates.
 func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK, whose
+	// default (64 KiB) holds not even the conntrack table.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("lift the memlock limit for BPF maps: %w", err)
+	}
 	if err := ensureBPFFS(dir); err != nil {
 		return nil, err
 	}

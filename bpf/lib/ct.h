@@ -44,9 +44,19 @@ enum {
 	L4_PORTS_LEN = 4,
 };
 
-/* parse_flow fills f from the IPv4 header at ip_off (14: after Ethernet).
- * It returns 0 for unfragmented TCP and UDP, -1 for anything NAT leaves
- * alone. It may pull data: packet pointers taken before are invalid. */
+/* ICMP echo is tracked like a port protocol: the identifier is the
+ * requester's port, the responder's is 0. */
+enum {
+	ICMP_ECHOREPLY = 0,
+	ICMP_ECHO = 8,
+	ICMP_ID_OFF = 4,
+	ICMP_HDR_LEN = 8,
+};
+
+/* parse_flow fills f from the IPv4 header at ip (after Ethernet). It
+ * returns 0 for unfragmented TCP, UDP and ICMP echo, -1 for anything NAT
+ * leaves alone. It may pull data: packet pointers taken before are
+ * invalid. */
 static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, struct flow *f)
 {
 	__u8 *l4;
@@ -54,7 +64,7 @@ static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, s
 
 	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)))
 		return -1; /* options or fragments: not translated */
-	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP && ip->protocol != IPPROTO_ICMP)
 		return -1;
 	__builtin_memset(f, 0, sizeof(*f)); /* the key's padding is hashed too */
 	f->key.saddr = ip->saddr;
@@ -64,17 +74,32 @@ static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, s
 	f->ttl = ip->ttl;
 	f->tot_len = bpf_ntohs(ip->tot_len);
 	f->l4_off = sizeof(struct ethhdr) + sizeof(*ip);
-	if (f->key.proto == IPPROTO_TCP) {
+	switch (f->key.proto) {
+	case IPPROTO_TCP:
 		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + TCP_FLAGS_OFF + 1);
 		if (!data)
 			return -1;
 		l4 = data + sizeof(struct ethhdr) + sizeof(*ip);
 		f->tcp_flags = l4[TCP_FLAGS_OFF];
-	} else {
+		break;
+	case IPPROTO_UDP:
 		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + L4_PORTS_LEN);
 		if (!data)
 			return -1;
 		l4 = data + sizeof(struct ethhdr) + sizeof(*ip);
+		break;
+	default:
+		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + ICMP_HDR_LEN);
+		if (!data)
+			return -1;
+		l4 = data + sizeof(struct ethhdr) + sizeof(*ip);
+		if (l4[0] == ICMP_ECHO)
+			f->key.sport = *(__u16 *)(l4 + ICMP_ID_OFF);
+		else if (l4[0] == ICMP_ECHOREPLY)
+			f->key.dport = *(__u16 *)(l4 + ICMP_ID_OFF);
+		else
+			return -1; /* errors are not translated (yet) */
+		return 0;
 	}
 	f->key.sport = *(__u16 *)l4;
 	f->key.dport = *(__u16 *)(l4 + 2);
@@ -94,7 +119,7 @@ static __always_inline struct ct_key ct_reverse(const struct ct_key *k)
 static __always_inline __u64 ct_lifetime(const struct flow *f, __u8 closing)
 {
 	if (f->key.proto != IPPROTO_TCP)
-		return CT_UDP_LIFETIME * SEC_NS;
+		return CT_UDP_LIFETIME * SEC_NS; /* UDP and ICMP echo */
 	if (closing)
 		return CT_TCP_CLOSING * SEC_NS;
 	if ((f->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)

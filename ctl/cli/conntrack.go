@@ -29,10 +29,7 @@ func conntrackCommand(g *globals) *cobra.Command {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
 				fmt.Fprintln(tw, "PROTO\tSOURCE\tDESTINATION\tKIND\tTRANSLATED TO\tEXPIRES IN")
 				for _, f := range flows {
-					proto := "tcp"
-					if f.Proto == unix.IPPROTO_UDP {
-						proto = "udp"
-					}
+					proto := map[uint8]string{unix.IPPROTO_TCP: "tcp", unix.IPPROTO_UDP: "udp", unix.IPPROTO_ICMP: "icmp"}[f.Proto]
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", proto, f.Src, f.Dst, f.Kind, f.NAT, f.ExpiresIn.Round(1e9))
 				}
 				return tw.Flush()
