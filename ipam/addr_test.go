@@ -1,7 +1,6 @@
 package ipam
 
 import (
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"slices"
@@ -49,46 +48,4 @@ func TestBroadcast(t *testing.T) {
 	}
 }
 
-// nativeBytes is how the value lies in an eBPF struct field: the datapath
-// compares those bytes with packet headers, so they must be network order.
-func nativeBytes(v uint32) []byte {
-	b := make([]byte, 4)
-	binary.NativeEndian.PutUint32(b, v)
-	return b
-}
 
-func TestMaskNetworkNetworkOrder(t *testing.T) {
-	tests := []struct {
-		subnet      string
-		mask, netwk []byte
-	}{
-		{"172.20.0.0/16", []byte{255, 255, 0, 0}, []byte{172, 20, 0, 0}},
-		{"172.20.1.9/16", []byte{255, 255, 0, 0}, []byte{172, 20, 0, 0}},
-		{"192.168.16.0/20", []byte{255, 255, 240, 0}, []byte{192, 168, 16, 0}},
-		{"10.0.0.0/31", []byte{255, 255, 255, 254}, []byte{10, 0, 0, 0}},
-		{"10.0.0.5/32", []byte{255, 255, 255, 255}, []byte{10, 0, 0, 5}},
-		{"0.0.0.0/0", []byte{0, 0, 0, 0}, []byte{0, 0, 0, 0}},
-	}
-	for _, tt := range tests {
-		p := netip.MustParsePrefix(tt.subnet)
-		if got := nativeBytes(Mask(p)); !slices.Equal(got, tt.mask) {
-			t.Errorf("Mask(%s) lies as %v, want %v", p, got, tt.mask)
-		}
-		if got := nativeBytes(Network(p)); !slices.Equal(got, tt.netwk) {
-			t.Errorf("Network(%s) lies as %v, want %v", p, got, tt.netwk)
-		}
-	}
-	if got := nativeBytes(NetworkOrder(netip.MustParseAddr("172.20.0.1"))); !slices.Equal(got, []byte{172, 20, 0, 1}) {
-		t.Errorf("NetworkOrder(172.20.0.1) lies as %v", got)
-	}
-	// The datapath's test, (addr & mask) == network, holds on the raw values.
-	p := netip.MustParsePrefix("172.20.0.0/16")
-	in, out := NetworkOrder(netip.MustParseAddr("172.20.3.4")), NetworkOrder(netip.MustParseAddr("172.21.0.1"))
-	if in&Mask(p) != Network(p) || out&Mask(p) == Network(p) {
-		t.Error("(addr & Mask) == Network does not tell 172.20.3.4 (in) from 172.21.0.1 (out)")
-	}
-	v6 := netip.MustParsePrefix("fd00::/64")
-	if Mask(v6) != 0 || Network(v6) != 0 || NetworkOrder(v6.Addr()) != 0 {
-		t.Error("IPv6 input gave a non-zero value")
-	}
-}
