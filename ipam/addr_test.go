@@ -47,5 +47,3 @@ func TestBroadcast(t *testing.T) {
 		t.Errorf("Broadcast(fd00::/64) = %v, want the zero Addr", got)
 	}
 }
-
-
