@@ -16,8 +16,14 @@
 #include "lib/maps.h"
 #include "lib/ports.h"
 
-/* The instance's host namespace: sockets of other namespaces are not ours. */
+/* The instance's host namespace: sockets of other namespaces are not ours.
+ * 0 (kernels before 5.14 cannot tell it to the loader) means every one. */
 volatile const __u64 host_netns_cookie;
+
+static __always_inline int in_host_netns(void *ctx)
+{
+	return !host_netns_cookie || bpf_get_netns_cookie(ctx) == host_netns_cookie;
+}
 
 static __always_inline int to_this_host(__u32 ip)
 {
@@ -32,7 +38,7 @@ static __always_inline struct port_target *redirect(struct bpf_sock_addr *ctx)
 	__u16 port = (__u16)ctx->user_port;
 	struct port_target *t;
 
-	if (bpf_get_netns_cookie(ctx) != host_netns_cookie || !to_this_host(ip))
+	if (!in_host_netns(ctx) || !to_this_host(ip))
 		return NULL;
 	t = published(ip, port, ctx->protocol);
 	if (!t)
@@ -70,7 +76,7 @@ int bpfnet_recvmsg4(struct bpf_sock_addr *ctx)
 	};
 	struct port_target *orig;
 
-	if (bpf_get_netns_cookie(ctx) != host_netns_cookie)
+	if (!in_host_netns(ctx))
 		return 1;
 	orig = bpf_map_lookup_elem(&bpfnet_udp_rev, &key);
 	if (orig) {
