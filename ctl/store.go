@@ -18,7 +18,7 @@ var (
 
 // schemaVersion changes when a record's layout does; Open refuses a store
 // written by a newer bpfnet.
-const schemaVersion = "1"
+const schemaVersion = "2"
 
 // Store persists networks and containers in a bbolt file, one JSON record
 // per object. Callers serialise access with the instance lock.

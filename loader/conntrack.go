@@ -38,8 +38,7 @@ func monotonicNow() uint64 {
 // ConntrackEntrySize is the bytes of key and value one entry holds (the
 // kernel adds its own per-element overhead).
 func (d *Datapath) ConntrackEntrySize() (key, value uint32, max uint32) {
-	ms := d.spec.Maps[bpf.ContainerMapBpfnetCt]
-	return ms.KeySize, ms.ValueSize, d.ct.MaxEntries()
+	return d.ct.KeySize(), d.ct.ValueSize(), d.ct.MaxEntries()
 }
 
 // Conntrack lists the live entries.

@@ -38,8 +38,12 @@ func (c Counters) DropTotal() uint64 {
 // dropReasons maps the C enum's values to names, read from the object's
 // BTF so that C stays the one place they are written.
 func (d *Datapath) dropReasons() (map[bpf.ContainerDropReason]string, error) {
+	spec, err := d.containerSpec()
+	if err != nil {
+		return nil, err
+	}
 	var e *btf.Enum
-	if err := d.spec.Types.TypeByName("drop_reason", &e); err != nil {
+	if err := spec.Types.TypeByName("drop_reason", &e); err != nil {
 		return nil, fmt.Errorf("find enum drop_reason in BTF: %w", err)
 	}
 	names := make(map[bpf.ContainerDropReason]string, len(e.Values))

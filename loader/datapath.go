@@ -5,6 +5,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -54,31 +55,17 @@ func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
 	if err := ensureBPFFS(dir); err != nil {
 		return nil, err
 	}
-	spec, err := bpf.LoadContainer()
-	if err != nil {
-		return nil, fmt.Errorf("load container program spec: %w", err)
-	}
-	if sizes.ConntrackEntries > 0 {
-		spec.Maps[bpf.ContainerMapBpfnetCt].MaxEntries = sizes.ConntrackEntries
-	}
-	d := &Datapath{dir: dir, mode: mode, spec: spec, maps: map[string]*ebpf.Map{}}
-	if _, err := os.Stat(filepath.Join(dir, bpf.ContainerMapBpfnetEndpoints)); errors.Is(err, os.ErrNotExist) {
-		d.fresh = true
-	}
-	for name, ms := range spec.Maps {
-		if ms.Pinning != ebpf.PinByName {
-			continue // .rodata and friends belong to each loaded program
+	d := &Datapath{dir: dir, mode: mode, maps: map[string]*ebpf.Map{}}
+	// Most commands find the maps pinned and load no program: opening the
+	// pins spares parsing the object (milliseconds per command).
+	if !d.openPinned() {
+		if _, err := os.Stat(filepath.Join(dir, bpf.ContainerMapBpfnetEndpoints)); errors.Is(err, os.ErrNotExist) {
+			d.fresh = true
 		}
-		m, err := ebpf.NewMapWithOptions(ms, ebpf.MapOptions{PinPath: dir})
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
+		if err := d.createMaps(sizes); err != nil {
 			d.Close()
-			return nil, fmt.Errorf("pinned map %s in %s has another layout or size (left by another bpfnet version or --conntrack-entries? run 'bpfnet system reset'): %w", name, dir, err)
+			return nil, err
 		}
-		if err != nil {
-			d.Close()
-			return nil, fmt.Errorf("open map %s in %s: %w", name, dir, err)
-		}
-		d.maps[name] = m
 	}
 	d.endpoints = d.maps[bpf.ContainerMapBpfnetEndpoints]
 	d.stats = d.maps[bpf.ContainerMapBpfnetStats]
@@ -90,17 +77,86 @@ func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
 	return d, nil
 }
 
+// mapLayouts are the Go types the loader reads and writes each map with:
+// a pinned map whose key or value size differs was made by another build.
+var mapLayouts = map[string][2]any{
+	bpf.ContainerMapBpfnetEndpoints: {uint32(0), bpf.ContainerEndpointInfo{}},
+	bpf.ContainerMapBpfnetStats:     {uint32(0), bpf.ContainerEndpointStats{}},
+	bpf.ContainerMapBpfnetDrops:     {bpf.ContainerDropKey{}, uint64(0)},
+	bpf.ContainerMapBpfnetPorts:     {bpf.ContainerPortKey{}, bpf.ContainerPortTarget{}},
+	bpf.ContainerMapBpfnetCt:        {bpf.ContainerCtKey{}, bpf.ContainerCtEntry{}},
+	bpf.ContainerMapBpfnetUplinks:   {uint32(0), bpf.ContainerUplinkInfo{}},
+	bpf.ContainerMapBpfnetHostIps:   {uint32(0), uint8(0)},
+	bpf.ContainerMapBpfnetUdpRev:    {bpf.ContainerUdpRevKey{}, bpf.ContainerPortTarget{}},
+}
+
+// openPinned opens every map from its pin; false when one is missing or
+// of another layout, and then it holds none.
+func (d *Datapath) openPinned() bool {
+	for name, layout := range mapLayouts {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(d.dir, name), nil)
+		if err != nil {
+			d.Close()
+			return false
+		}
+		d.maps[name] = m
+		if int(m.KeySize()) != binary.Size(layout[0]) || int(m.ValueSize()) != binary.Size(layout[1]) {
+			d.Close()
+			return false
+		}
+	}
+	return true
+}
+
+// createMaps creates and pins the maps that are missing, from the object.
+func (d *Datapath) createMaps(sizes Sizes) error {
+	spec, err := d.containerSpec()
+	if err != nil {
+		return err
+	}
+	if sizes.ConntrackEntries > 0 {
+		spec.Maps[bpf.ContainerMapBpfnetCt].MaxEntries = sizes.ConntrackEntries
+	}
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName {
+			continue // .rodata and friends belong to each loaded program
+		}
+		m, err := ebpf.NewMapWithOptions(ms, ebpf.MapOptions{PinPath: d.dir})
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return fmt.Errorf("pinned map %s in %s has another layout or size (left by another bpfnet version or --conntrack-entries? run 'bpfnet system reset'): %w", name, d.dir, err)
+		}
+		if err != nil {
+			return fmt.Errorf("open map %s in %s: %w", name, d.dir, err)
+		}
+		d.maps[name] = m
+	}
+	return nil
+}
+
+// containerSpec parses the container object once per process.
+func (d *Datapath) containerSpec() (*ebpf.CollectionSpec, error) {
+	if d.spec == nil {
+		spec, err := bpf.LoadContainer()
+		if err != nil {
+			return nil, fmt.Errorf("load container program spec: %w", err)
+		}
+		d.spec = spec
+	}
+	return d.spec, nil
+}
+
 // Fresh is true when Open had to create the maps: the kernel holds none of
 // the state the store describes, so the caller must rebuild it.
 func (d *Datapath) Fresh() bool { return d.fresh }
 
 // MaxEndpoints is the number of endpoint slots the maps hold.
-func (d *Datapath) MaxEndpoints() uint32 { return d.spec.Maps[bpf.ContainerMapBpfnetStats].MaxEntries }
+func (d *Datapath) MaxEndpoints() uint32 { return d.stats.MaxEntries() }
 
 // Close releases the file descriptors; pins, and so the datapath, stay.
 func (d *Datapath) Close() {
-	for _, m := range d.maps {
+	for name, m := range d.maps {
 		m.Close()
+		delete(d.maps, name)
 	}
 }
 

@@ -114,12 +114,16 @@ func (d *Datapath) LoadEndpointPrograms(ep Endpoint) (*EndpointPrograms, error) 
 	if err := ep.validate(d.MaxEndpoints()); err != nil {
 		return nil, err
 	}
-	spec := d.spec.Copy()
+	base, err := d.containerSpec()
+	if err != nil {
+		return nil, err
+	}
+	spec := base.Copy()
 	if err := spec.Variables[bpf.ContainerVarConfig].Set(ep.config()); err != nil {
 		return nil, fmt.Errorf("set config of endpoint %v: %w", ep.IP, err)
 	}
 	var objs bpf.ContainerObjects
-	err := spec.LoadAndAssign(&objs, d.loadOptions(spec))
+	err = spec.LoadAndAssign(&objs, d.loadOptions(spec))
 	if err != nil {
 		return nil, fmt.Errorf("load programs of endpoint %v: %w", ep.IP, err)
 	}

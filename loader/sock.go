@@ -15,13 +15,6 @@ import (
 // sockets of the network namespace with netnsCookie only. Their links are
 // pinned; attaching again when the pins exist does nothing.
 func (d *Datapath) AttachSockets(cgroupPath string, netnsCookie uint64) error {
-	spec, err := bpf.LoadSock()
-	if err != nil {
-		return fmt.Errorf("load socket program spec: %w", err)
-	}
-	if err := spec.Variables[bpf.SockVarHostNetnsCookie].Set(netnsCookie); err != nil {
-		return fmt.Errorf("set host namespace cookie: %w", err)
-	}
 	hooks := []struct {
 		prog   string
 		attach ebpf.AttachType
@@ -38,6 +31,13 @@ func (d *Datapath) AttachSockets(cgroupPath string, netnsCookie uint64) error {
 	}
 	if !missing {
 		return nil
+	}
+	spec, err := bpf.LoadSock()
+	if err != nil {
+		return fmt.Errorf("load socket program spec: %w", err)
+	}
+	if err := spec.Variables[bpf.SockVarHostNetnsCookie].Set(netnsCookie); err != nil {
+		return fmt.Errorf("set host namespace cookie: %w", err)
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, *d.loadOptions(spec))
 	if err != nil {
