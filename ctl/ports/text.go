@@ -22,4 +22,3 @@ func (m *Mapping) UnmarshalText(text []byte) error {
 	*m = ms[0]
 	return nil
 }
-
