@@ -75,13 +75,26 @@ static __always_inline int from_container_arp(struct __sk_buff *skb)
 		return drop(config.slot, DROP_UNKNOWN_NEIGHBOR, DIR_FROM_CONTAINER);
 	if (peer->network != config.network)
 		return drop(config.slot, DROP_OTHER_NETWORK, DIR_FROM_CONTAINER);
+	/* Every neighbour is at the gateway's MAC: see to_peer. */
 	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
-	return arp_reply(skb, arp, peer->mac);
+	return arp_reply(skb, arp, config.gateway_mac);
 }
 
-/* to_peer hands a frame to a container of the same network. */
+/* to_peer hands a frame to a container of the same network. Containers
+ * reach their peers through the gateway's MAC (the host side of their
+ * veth), so the frame was taken for the host; addressing it to the peer as
+ * a router would keeps it the peer's on kernels whose bpf_redirect_peer
+ * does not reset the packet type (5.10). */
 static __always_inline int to_peer(struct __sk_buff *skb, const struct endpoint_info *peer)
 {
+	struct ethhdr *eth = frame(skb, sizeof(*eth));
+
+	if (!eth)
+		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+	__builtin_memcpy(eth->h_dest, peer->mac, ETH_ALEN);
+#pragma unroll
+	for (int i = 0; i < ETH_ALEN; i++)
+		eth->h_source[i] = config.gateway_mac[i]; /* volatile: read at run time, not folded */
 	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 	count_packet(peer->slot, DIR_TO_CONTAINER, skb->len);
 	return bpf_redirect_peer(peer->ifindex, 0);

@@ -233,12 +233,7 @@ func (in *Instance) ensurePredefined() error {
 	}
 	host := &Network{ID: newID(), Name: NetworkHost, Driver: DriverHost, Created: now, Predefined: true}
 	none := &Network{ID: newID(), Name: NetworkNone, Driver: DriverNull, Created: now, Predefined: true}
-	if err := in.inHost(func() error {
-		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
-			return err
-		}
-		return addGateway(bridge)
-	}); err != nil {
+	if err := in.inHost(func() error { return addGateway(bridge) }); err != nil {
 		return err
 	}
 	return in.commit(Change{PutNetworks: []*Network{bridge, host, none}})

@@ -30,6 +30,11 @@ func (in *Instance) syncHost() error {
 	}
 	var hostIPs []netip.Addr
 	err = in.inHost(func() error {
+		// Containers reach other hosts through the host, as with Docker,
+		// which sets this at start; a reboot resets it.
+		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
+			return err
+		}
 		links, err := netlink.LinkList()
 		if err != nil {
 			return fmt.Errorf("list host devices: %w", err)

@@ -47,10 +47,10 @@ func TestFromContainerARP(t *testing.T) {
 	}{
 		{"request for gateway", forGateway, verdictRedirect, reply(gw1MAC, gw1),
 			map[uint32]loader.Counters{epA.Slot: sent(forGateway)}},
-		{"request for same-network peer", forPeer, verdictRedirect, reply(epB.MAC, epB.IP),
+		{"request for same-network peer", forPeer, verdictRedirect, reply(gw1MAC, epB.IP),
 			map[uint32]loader.Counters{epA.Slot: sent(forPeer)}},
 		{"unpadded request for same-network peer", forPeerUnpadded, verdictRedirect,
-			reply(epB.MAC, epB.IP)[:ethLen+arpLen],
+			reply(gw1MAC, epB.IP)[:ethLen+arpLen],
 			map[uint32]loader.Counters{epA.Slot: sent(forPeerUnpadded)}},
 		// Dropped requests are not counted as sent, as no other drop is.
 		{"request for other network's endpoint", forOtherNetwork, verdictShot, nil,

@@ -95,7 +95,11 @@ func TestFromContainer(t *testing.T) {
 			d := newDatapath(t)
 			progs := load(t, d, tt.sender)
 			out := check(t, progs.FromContainer, tt.frame, tt.verdict)
-			checkUnchanged(t, tt.frame, out)
+			if tt.verdict == verdictRedirect { // every redirect of this table goes to B
+				checkUnchanged(t, toPeer(tt.frame, tt.sender, epB), out)
+			} else {
+				checkUnchanged(t, tt.frame, out)
+			}
 			checkCounters(t, d, tt.counters)
 		})
 	}
