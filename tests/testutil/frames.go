@@ -163,16 +163,20 @@ func (s *Sniffer) run() {
 	defer close(s.done)
 	buf := make([]byte, 65536)
 	for {
+		stopping := false
 		select {
 		case <-s.stop:
-			return
+			stopping = true // take what is queued, then end
 		default:
-		}
-		if !waitReadable(s.fd, time.Now().Add(50*time.Millisecond)) {
-			continue
+			if !waitReadable(s.fd, time.Now().Add(50*time.Millisecond)) {
+				continue
+			}
 		}
 		n, from, err := unix.Recvfrom(s.fd, buf, unix.MSG_DONTWAIT)
 		if err != nil {
+			if stopping {
+				return
+			}
 			continue
 		}
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
