@@ -82,19 +82,12 @@ static __always_inline int from_container_arp(struct __sk_buff *skb)
 
 /* to_peer hands a frame to a container of the same network. Containers
  * reach their peers through the gateway's MAC (the host side of their
- * veth), so the frame was taken for the host; addressing it to the peer as
- * a router would keeps it the peer's on kernels whose bpf_redirect_peer
- * does not reset the packet type (5.10). */
+ * veth), so the frame is the host's (PACKET_HOST) when it arrives, and
+ * stays the peer's after bpf_redirect_peer even on kernels that do not
+ * reset the packet type there (5.10). The frame is not rewritten: writing
+ * to a cloned skb (every TCP segment) would copy its head. */
 static __always_inline int to_peer(struct __sk_buff *skb, const struct endpoint_info *peer)
 {
-	struct ethhdr *eth = frame(skb, sizeof(*eth));
-
-	if (!eth)
-		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	__builtin_memcpy(eth->h_dest, peer->mac, ETH_ALEN);
-#pragma unroll
-	for (int i = 0; i < ETH_ALEN; i++)
-		eth->h_source[i] = config.gateway_mac[i]; /* volatile: read at run time, not folded */
 	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 	count_packet(peer->slot, DIR_TO_CONTAINER, skb->len);
 	return bpf_redirect_peer(peer->ifindex, 0);

@@ -193,16 +193,6 @@ func checkUnchanged(t *testing.T, in, out []byte) {
 	}
 }
 
-// toPeer is a frame as it reaches a same-network peer: addressed to the
-// peer's MAC from the sender's gateway MAC, as a router would (to_peer in
-// bpf/container.c).
-func toPeer(frame []byte, sender, peer loader.Endpoint) []byte {
-	out := bytes.Clone(frame)
-	copy(out[0:6], peer.MAC)
-	copy(out[6:12], sender.GatewayMAC)
-	return out
-}
-
 // The counters one frame leaves on a slot.
 
 func sent(frame []byte) loader.Counters {
