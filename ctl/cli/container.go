@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -100,20 +99,13 @@ func containerInspect(g *globals) *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.with(func(in *ctl.Instance) error {
-				views := []containerView{}
-				var errs []error
-				for _, ref := range args {
+				return inspectEach(cmd, args, func(ref string) (containerView, error) {
 					c, err := in.Container(ref)
 					if err != nil {
-						errs = append(errs, err)
-						continue
+						return containerView{}, err
 					}
-					views = append(views, viewContainer(in, c))
-				}
-				if err := writeJSON(cmd.OutOrStdout(), views); err != nil {
-					return err
-				}
-				return errors.Join(errs...)
+					return viewContainer(in, c), nil
+				})
 			})
 		},
 	}

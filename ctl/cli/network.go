@@ -171,20 +171,13 @@ func networkInspect(g *globals) *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.with(func(in *ctl.Instance) error {
-				views := []networkView{}
-				var errs []error
-				for _, ref := range args {
+				return inspectEach(cmd, args, func(ref string) (networkView, error) {
 					n, err := in.Network(ref)
 					if err != nil {
-						errs = append(errs, err)
-						continue
+						return networkView{}, err
 					}
-					views = append(views, viewNetwork(in, n))
-				}
-				if err := writeJSON(cmd.OutOrStdout(), views); err != nil {
-					return err
-				}
-				return errors.Join(errs...)
+					return viewNetwork(in, n), nil
+				})
 			})
 		},
 	}

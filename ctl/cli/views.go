@@ -2,9 +2,12 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+
+	"github.com/spf13/cobra"
 
 	"github.com/bpfnet/bpfnet/ctl"
 	"github.com/bpfnet/bpfnet/ctl/ports"
@@ -142,4 +145,23 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	_, err = fmt.Fprintf(w, "%s\n", data)
 	return err
+}
+
+// inspectEach prints, as Docker's inspect does, a JSON array of the objects
+// found and then fails for the references that were not.
+func inspectEach[V any](cmd *cobra.Command, refs []string, view func(string) (V, error)) error {
+	views := []V{}
+	var errs []error
+	for _, ref := range refs {
+		v, err := view(ref)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		views = append(views, v)
+	}
+	if err := writeJSON(cmd.OutOrStdout(), views); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
 }
