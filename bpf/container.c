@@ -202,11 +202,17 @@ static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f
 		nat_addr = e->nat_addr;
 		nat_port = e->nat_port;
 	} else {
-		if (config.flags & NETWORK_NO_MASQUERADE)
-			goto stack;
 		up = bpf_map_lookup_elem(&bpfnet_uplinks, &fib->ifindex);
 		if (!up)
 			goto stack; /* not an uplink of this host: routed as it is */
+		if (config.flags & NETWORK_NO_MASQUERADE) {
+			/* Routed as it is; the uplink lets in only replies it knows. */
+			struct ct_key reply = ct_reverse(&f->key);
+
+			if (ct_store(&reply, f, now, CT_ROUTED_REPLY, f->key.saddr, f->key.sport, 0, BPF_ANY))
+				return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
+			goto stack;
+		}
 		int reason = snat_port(f, up->ip, now, &nat_port);
 		if (reason)
 			return drop(config.slot, reason, DIR_FROM_CONTAINER);

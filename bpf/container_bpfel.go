@@ -41,6 +41,7 @@ const (
 	ContainerCtKindCT_SNAT_ORIG    ContainerCtKind = 2
 	ContainerCtKindCT_SNAT_REPLY   ContainerCtKind = 3
 	ContainerCtKindCT_HAIRPIN_SELF ContainerCtKind = 4
+	ContainerCtKindCT_ROUTED_REPLY ContainerCtKind = 5
 )
 
 type ContainerDirection uint32

@@ -36,6 +36,15 @@ static __always_inline int deliver(struct __sk_buff *skb, const struct flow *f, 
 	return bpf_redirect_peer(ep->ifindex, 0);
 }
 
+/* deliver_as_is sends an untranslated packet into ep's namespace. */
+static __always_inline int deliver_as_is(struct __sk_buff *skb, const struct endpoint_info *ep)
+{
+	if (set_dst_mac(skb, ep->mac))
+		return drop(ep->slot, DROP_MALFORMED, DIR_TO_CONTAINER);
+	count_packet(ep->slot, DIR_TO_CONTAINER, skb->len);
+	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
 SEC("tc")
 int bpfnet_from_uplink(struct __sk_buff *skb)
 {
@@ -57,10 +66,12 @@ int bpfnet_from_uplink(struct __sk_buff *skb)
 		__u64 now = bpf_ktime_get_ns();
 
 		e = ct_lookup(&f.key, &f, now);
-		if (e && e->kind == CT_SNAT_REPLY) {
+		if (e && (e->kind == CT_SNAT_REPLY || e->kind == CT_ROUTED_REPLY)) {
 			ep = bpf_map_lookup_elem(&bpfnet_endpoints, &e->nat_addr);
 			if (!ep)
 				return drop(HOST_SLOT, DROP_NOT_PUBLISHED, DIR_TO_CONTAINER);
+			if (e->kind == CT_ROUTED_REPLY)
+				return deliver_as_is(skb, ep);
 			return deliver(skb, &f, ep, e->nat_addr, e->nat_port);
 		}
 		t = published_to_host(f.key.daddr, f.key.dport, f.key.proto);

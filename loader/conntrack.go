@@ -24,9 +24,11 @@ type Flow struct {
 }
 
 var ctKinds = map[bpf.ContainerCtKind]string{
-	bpf.ContainerCtKindCT_DNAT_REPLY: "dnat-reply",
-	bpf.ContainerCtKindCT_SNAT_ORIG:  "snat-orig",
-	bpf.ContainerCtKindCT_SNAT_REPLY: "snat-reply",
+	bpf.ContainerCtKindCT_DNAT_REPLY:   "dnat-reply",
+	bpf.ContainerCtKindCT_SNAT_ORIG:    "snat-orig",
+	bpf.ContainerCtKindCT_SNAT_REPLY:   "snat-reply",
+	bpf.ContainerCtKindCT_HAIRPIN_SELF: "hairpin-self",
+	bpf.ContainerCtKindCT_ROUTED_REPLY: "routed-reply",
 }
 
 func monotonicNow() uint64 {
@@ -99,7 +101,8 @@ func (d *Datapath) FlushConntrack(ip netip.Addr) (int, error) {
 func (d *Datapath) FlushConntrackPort(p Port) (int, error) {
 	var doomed []bpf.ContainerCtKey
 	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
-		if e.Kind == bpf.ContainerCtKindCT_DNAT_REPLY && k.Proto == p.Proto && e.NatPort == portKey(p.HostPort) &&
+		through := e.Kind == bpf.ContainerCtKindCT_DNAT_REPLY || e.Kind == bpf.ContainerCtKindCT_HAIRPIN_SELF
+		if through && k.Proto == p.Proto && e.NatPort == portKey(p.HostPort) &&
 			k.Saddr == ipKey(p.ContainerIP) && k.Sport == portKey(p.ContainerPort) {
 			doomed = append(doomed, k)
 		}

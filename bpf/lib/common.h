@@ -57,6 +57,8 @@ enum ct_kind {
 	CT_SNAT_REPLY = 3, /* reply to a masqueraded flow: destination becomes nat_addr:nat_port */
 	CT_HAIRPIN_SELF = 4, /* a container's reply to itself through its published port: source
 			      * becomes nat_addr:nat_port, destination the container */
+	CT_ROUTED_REPLY = 5, /* reply to a flow a container sent out untranslated
+			      * (enable_ip_masquerade=false): let in to nat_addr as it is */
 };
 
 /* Value of bpfnet_endpoints, keyed by the endpoint's IPv4 address

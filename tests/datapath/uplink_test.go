@@ -14,9 +14,10 @@ import (
 const loIfindex = 1
 
 const (
-	dnatReply = bpf.ContainerCtKindCT_DNAT_REPLY
-	snatOrig  = bpf.ContainerCtKindCT_SNAT_ORIG
-	snatReply = bpf.ContainerCtKindCT_SNAT_REPLY
+	dnatReply   = bpf.ContainerCtKindCT_DNAT_REPLY
+	snatOrig    = bpf.ContainerCtKindCT_SNAT_ORIG
+	snatReply   = bpf.ContainerCtKindCT_SNAT_REPLY
+	routedReply = bpf.ContainerCtKindCT_ROUTED_REPLY
 )
 
 // mapping publishes hostIP:hostPort/proto (hostIP "": every address) to
