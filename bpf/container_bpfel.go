@@ -109,6 +109,14 @@ type ContainerEndpointStats struct {
 	TxBytes   uint64
 }
 
+type ContainerHostNetns struct {
+	_         structs.HostLayout
+	Cookie    uint64
+	ProbeIp   uint32
+	ProbePort uint16
+	Pad       [2]uint8
+}
+
 type ContainerNetworkFlags uint32
 
 const (
@@ -154,6 +162,7 @@ const (
 	ContainerMapBpfnetDrops          = "bpfnet_drops"
 	ContainerMapBpfnetEndpoints      = "bpfnet_endpoints"
 	ContainerMapBpfnetHostIps        = "bpfnet_host_ips"
+	ContainerMapBpfnetHostNetns      = "bpfnet_host_netns"
 	ContainerMapBpfnetPorts          = "bpfnet_ports"
 	ContainerMapBpfnetStats          = "bpfnet_stats"
 	ContainerMapBpfnetUdpRev         = "bpfnet_udp_rev"
@@ -217,6 +226,7 @@ type ContainerMapSpecs struct {
 	BpfnetDrops     *ebpf.MapSpec `ebpf:"bpfnet_drops"`
 	BpfnetEndpoints *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
 	BpfnetHostIps   *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts     *ebpf.MapSpec `ebpf:"bpfnet_ports"`
 	BpfnetStats     *ebpf.MapSpec `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev    *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
@@ -254,6 +264,7 @@ type ContainerMaps struct {
 	BpfnetDrops     *ebpf.Map `ebpf:"bpfnet_drops"`
 	BpfnetEndpoints *ebpf.Map `ebpf:"bpfnet_endpoints"`
 	BpfnetHostIps   *ebpf.Map `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns *ebpf.Map `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts     *ebpf.Map `ebpf:"bpfnet_ports"`
 	BpfnetStats     *ebpf.Map `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev    *ebpf.Map `ebpf:"bpfnet_udp_rev"`
@@ -266,6 +277,7 @@ func (m *ContainerMaps) Close() error {
 		m.BpfnetDrops,
 		m.BpfnetEndpoints,
 		m.BpfnetHostIps,
+		m.BpfnetHostNetns,
 		m.BpfnetPorts,
 		m.BpfnetStats,
 		m.BpfnetUdpRev,

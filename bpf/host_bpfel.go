@@ -20,6 +20,7 @@ const (
 	HostMapBpfnetDrops       = "bpfnet_drops"
 	HostMapBpfnetEndpoints   = "bpfnet_endpoints"
 	HostMapBpfnetHostIps     = "bpfnet_host_ips"
+	HostMapBpfnetHostNetns   = "bpfnet_host_netns"
 	HostMapBpfnetPorts       = "bpfnet_ports"
 	HostMapBpfnetStats       = "bpfnet_stats"
 	HostMapBpfnetUdpRev      = "bpfnet_udp_rev"
@@ -80,6 +81,7 @@ type HostMapSpecs struct {
 	BpfnetDrops     *ebpf.MapSpec `ebpf:"bpfnet_drops"`
 	BpfnetEndpoints *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
 	BpfnetHostIps   *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts     *ebpf.MapSpec `ebpf:"bpfnet_ports"`
 	BpfnetStats     *ebpf.MapSpec `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev    *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
@@ -116,6 +118,7 @@ type HostMaps struct {
 	BpfnetDrops     *ebpf.Map `ebpf:"bpfnet_drops"`
 	BpfnetEndpoints *ebpf.Map `ebpf:"bpfnet_endpoints"`
 	BpfnetHostIps   *ebpf.Map `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns *ebpf.Map `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts     *ebpf.Map `ebpf:"bpfnet_ports"`
 	BpfnetStats     *ebpf.Map `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev    *ebpf.Map `ebpf:"bpfnet_udp_rev"`
@@ -128,6 +131,7 @@ func (m *HostMaps) Close() error {
 		m.BpfnetDrops,
 		m.BpfnetEndpoints,
 		m.BpfnetHostIps,
+		m.BpfnetHostNetns,
 		m.BpfnetPorts,
 		m.BpfnetStats,
 		m.BpfnetUdpRev,

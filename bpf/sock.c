@@ -16,13 +16,27 @@
 #include "lib/maps.h"
 #include "lib/ports.h"
 
-/* The instance's host namespace: sockets of other namespaces are not ours.
- * 0 (kernels before 5.14 cannot tell it to the loader) means every one. */
-volatile const __u64 host_netns_cookie;
-
+/* in_host_netns: sockets of other namespaces (containers, other
+ * instances' hosts) are not ours. */
 static __always_inline int in_host_netns(void *ctx)
 {
-	return !host_netns_cookie || bpf_get_netns_cookie(ctx) == host_netns_cookie;
+	__u32 zero = 0;
+	struct host_netns *h = bpf_map_lookup_elem(&bpfnet_host_netns, &zero);
+
+	return h && h->cookie && bpf_get_netns_cookie(ctx) == h->cookie;
+}
+
+/* learn_host_netns records the namespace of the loader's probe connect. */
+static __always_inline int learn_host_netns(struct bpf_sock_addr *ctx)
+{
+	__u32 zero = 0;
+	struct host_netns *h = bpf_map_lookup_elem(&bpfnet_host_netns, &zero);
+
+	if (!h || h->cookie || !h->probe_port || ctx->user_ip4 != h->probe_ip ||
+	    (__u16)ctx->user_port != h->probe_port)
+		return 0;
+	h->cookie = bpf_get_netns_cookie(ctx);
+	return 1;
 }
 
 static __always_inline int to_this_host(__u32 ip)
@@ -57,7 +71,8 @@ static __always_inline struct port_target *redirect(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect4")
 int bpfnet_connect4(struct bpf_sock_addr *ctx)
 {
-	redirect(ctx);
+	if (!learn_host_netns(ctx))
+		redirect(ctx);
 	return 1;
 }
 

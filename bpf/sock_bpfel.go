@@ -20,6 +20,7 @@ const (
 	SockMapBpfnetDrops     = "bpfnet_drops"
 	SockMapBpfnetEndpoints = "bpfnet_endpoints"
 	SockMapBpfnetHostIps   = "bpfnet_host_ips"
+	SockMapBpfnetHostNetns = "bpfnet_host_netns"
 	SockMapBpfnetPorts     = "bpfnet_ports"
 	SockMapBpfnetStats     = "bpfnet_stats"
 	SockMapBpfnetUdpRev    = "bpfnet_udp_rev"
@@ -27,7 +28,6 @@ const (
 	SockProgBpfnetConnect4 = "bpfnet_connect4"
 	SockProgBpfnetRecvmsg4 = "bpfnet_recvmsg4"
 	SockProgBpfnetSendmsg4 = "bpfnet_sendmsg4"
-	SockVarHostNetnsCookie = "host_netns_cookie"
 )
 
 // LoadSock returns the embedded CollectionSpec for Sock.
@@ -85,6 +85,7 @@ type SockMapSpecs struct {
 	BpfnetDrops     *ebpf.MapSpec `ebpf:"bpfnet_drops"`
 	BpfnetEndpoints *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
 	BpfnetHostIps   *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts     *ebpf.MapSpec `ebpf:"bpfnet_ports"`
 	BpfnetStats     *ebpf.MapSpec `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev    *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
@@ -95,7 +96,6 @@ type SockMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SockVariableSpecs struct {
-	HostNetnsCookie *ebpf.VariableSpec `ebpf:"host_netns_cookie"`
 }
 
 // SockObjects contains all objects after they have been loaded into the kernel.
@@ -122,6 +122,7 @@ type SockMaps struct {
 	BpfnetDrops     *ebpf.Map `ebpf:"bpfnet_drops"`
 	BpfnetEndpoints *ebpf.Map `ebpf:"bpfnet_endpoints"`
 	BpfnetHostIps   *ebpf.Map `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns *ebpf.Map `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts     *ebpf.Map `ebpf:"bpfnet_ports"`
 	BpfnetStats     *ebpf.Map `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev    *ebpf.Map `ebpf:"bpfnet_udp_rev"`
@@ -134,6 +135,7 @@ func (m *SockMaps) Close() error {
 		m.BpfnetDrops,
 		m.BpfnetEndpoints,
 		m.BpfnetHostIps,
+		m.BpfnetHostNetns,
 		m.BpfnetPorts,
 		m.BpfnetStats,
 		m.BpfnetUdpRev,
@@ -145,7 +147,6 @@ func (m *SockMaps) Close() error {
 //
 // It can be passed to LoadSockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SockVariables struct {
-	HostNetnsCookie *ebpf.Variable `ebpf:"host_netns_cookie"`
 }
 
 // SockPrograms contains all programs after they have been loaded into the kernel.

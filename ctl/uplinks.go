@@ -85,26 +85,30 @@ func (in *Instance) syncHost() error {
 	if err != nil {
 		return err
 	}
-	return in.dp.AttachSockets(cgroup, in.hostCookie())
+	if err := in.dp.AttachSockets(cgroup); err != nil {
+		return err
+	}
+	return in.learnHostNetns()
 }
 
-// hostCookie is the host namespace's cookie, which the socket programs
-// compare with their socket's. Kernels before 5.14 cannot tell it: 0 makes
-// the programs act in every namespace.
-func (in *Instance) hostCookie() uint64 {
-	var cookie uint64
-	_ = in.inHost(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-		if err != nil {
-			return nil
-		}
-		defer unix.Close(fd)
-		if v, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE); err == nil {
-			cookie = v
-		}
-		return nil
+// learnHostNetns has a socket of the host namespace connect (UDP: no
+// packet is sent) to the probe address, so the socket programs learn
+// which namespace is the host's.
+func (in *Instance) learnHostNetns() error {
+	known, err := in.dp.HostNetnsKnown()
+	if err != nil || known {
+		return err
+	}
+	return in.dp.LearnHostNetns(func(addr netip.AddrPort) error {
+		return in.inHost(func() error {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			return unix.Connect(fd, &unix.SockaddrInet4{Addr: addr.Addr().As4(), Port: int(addr.Port())})
+		})
 	})
-	return cookie
 }
 
 // cgroup2Root finds the cgroup v2 hierarchy, mounting one under the

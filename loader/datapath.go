@@ -31,6 +31,7 @@ type Datapath struct {
 	ct        *ebpf.Map
 	uplinks   *ebpf.Map
 	hostIPs   *ebpf.Map
+	hostNetns *ebpf.Map
 	fresh     bool
 }
 
@@ -74,6 +75,7 @@ func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
 	d.ct = d.maps[bpf.ContainerMapBpfnetCt]
 	d.uplinks = d.maps[bpf.ContainerMapBpfnetUplinks]
 	d.hostIPs = d.maps[bpf.ContainerMapBpfnetHostIps]
+	d.hostNetns = d.maps[bpf.ContainerMapBpfnetHostNetns]
 	return d, nil
 }
 
@@ -88,6 +90,7 @@ var mapLayouts = map[string][2]any{
 	bpf.ContainerMapBpfnetUplinks:   {uint32(0), bpf.ContainerUplinkInfo{}},
 	bpf.ContainerMapBpfnetHostIps:   {uint32(0), uint8(0)},
 	bpf.ContainerMapBpfnetUdpRev:    {bpf.ContainerUdpRevKey{}, bpf.ContainerPortTarget{}},
+	bpf.ContainerMapBpfnetHostNetns: {uint32(0), bpf.ContainerHostNetns{}},
 }
 
 // openPinned opens every map from its pin; false when one is missing or

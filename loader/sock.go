@@ -1,7 +1,10 @@
 package loader
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"os"
 
 	"github.com/cilium/ebpf"
@@ -11,10 +14,11 @@ import (
 )
 
 // AttachSockets attaches the socket programs that point host processes at
-// published ports to the cgroup at cgroupPath (the cgroup v2 root), for
-// sockets of the network namespace with netnsCookie only. Their links are
-// pinned; attaching again when the pins exist does nothing.
-func (d *Datapath) AttachSockets(cgroupPath string, netnsCookie uint64) error {
+// published ports to the cgroup at cgroupPath (the cgroup v2 root). They
+// act on sockets of the host namespace only, once LearnHostNetns has told
+// them which that is. Their links are pinned; attaching again when the
+// pins exist does nothing.
+func (d *Datapath) AttachSockets(cgroupPath string) error {
 	hooks := []struct {
 		prog   string
 		attach ebpf.AttachType
@@ -36,9 +40,6 @@ func (d *Datapath) AttachSockets(cgroupPath string, netnsCookie uint64) error {
 	if err != nil {
 		return fmt.Errorf("load socket program spec: %w", err)
 	}
-	if err := spec.Variables[bpf.SockVarHostNetnsCookie].Set(netnsCookie); err != nil {
-		return fmt.Errorf("set host namespace cookie: %w", err)
-	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, *d.loadOptions(spec))
 	if err != nil {
 		return fmt.Errorf("load socket programs: %w", err)
@@ -59,4 +60,38 @@ func (d *Datapath) AttachSockets(cgroupPath string, netnsCookie uint64) error {
 		}
 	}
 	return nil
+}
+
+// HostNetnsKnown tells whether the socket programs know the host namespace.
+func (d *Datapath) HostNetnsKnown() (bool, error) {
+	var h bpf.ContainerHostNetns
+	if err := d.hostNetns.Lookup(uint32(0), &h); err != nil {
+		return false, fmt.Errorf("read host namespace entry: %w", err)
+	}
+	return h.Cookie != 0, nil
+}
+
+// LearnHostNetns tells the socket programs which namespace is the host's:
+// probe must connect a socket of the host namespace to the address given,
+// which connect4 recognises and records (kernels before 5.14 give a
+// namespace's cookie to BPF programs only).
+func (d *Datapath) LearnHostNetns(probe func(netip.AddrPort) error) error {
+	var nonce [2]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return fmt.Errorf("pick a probe port: %w", err)
+	}
+	port := binary.NativeEndian.Uint16(nonce[:])%20000 + 40000
+	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
+	h := bpf.ContainerHostNetns{ProbeIp: ipKey(addr.Addr()), ProbePort: portKey(port)}
+	if err := d.hostNetns.Update(uint32(0), &h, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("arm host namespace probe: %w", err)
+	}
+	if err := probe(addr); err != nil {
+		return fmt.Errorf("probe the host namespace: %w", err)
+	}
+	known, err := d.HostNetnsKnown()
+	if err == nil && !known {
+		err = fmt.Errorf("the socket programs did not see the probe connect to %v", addr)
+	}
+	return err
 }

@@ -154,3 +154,14 @@ struct udp_rev_key {
 	__u16 port;
 	__u8 pad[2];
 };
+
+/* Value of bpfnet_host_netns (one entry): which network namespace is the
+ * instance's host. The kernel tells a socket's namespace cookie only to BPF
+ * before 5.14, so the loader has a host socket connect to a probe address
+ * and the connect4 program records that socket's cookie. */
+struct host_netns {
+	__u64 cookie;     /* 0 until the probe: the socket programs act nowhere */
+	__u32 probe_ip;
+	__u16 probe_port;
+	__u8 pad[2];
+};

@@ -77,3 +77,11 @@ struct {
 	__type(value, struct port_target);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfnet_udp_rev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct host_netns);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfnet_host_netns SEC(".maps");
