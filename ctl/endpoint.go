@@ -124,7 +124,7 @@ func configureContainerSide(n *Network, ep *Endpoint, c *Container) error {
 }
 
 func hasDefaultRoute() bool {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	routes, err := mainRoutes()
 	if err != nil {
 		return false
 	}

@@ -81,7 +81,7 @@ func hasGateway(n *Network) bool {
 	if err != nil {
 		return false
 	}
-	addrs, err := netlink.AddrList(dev, netlink.FAMILY_V4)
+	addrs, err := addrList(dev)
 	if err != nil {
 		return false
 	}
@@ -109,7 +109,7 @@ func deleteGatewayDevice() error {
 // bpfnet's own subnets, for picking a free default pool. Call in the host
 // namespace.
 func hostRoutes() ([]netip.Prefix, error) {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	routes, err := mainRoutes()
 	if err != nil {
 		return nil, fmt.Errorf("list host routes: %w", err)
 	}

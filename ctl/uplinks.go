@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,13 +34,13 @@ func (in *Instance) syncHost() error {
 		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
 			return err
 		}
-		links, err := netlink.LinkList()
+		links, err := linkList()
 		if err != nil {
 			return fmt.Errorf("list host devices: %w", err)
 		}
 		seen := map[int]bool{}
 		for _, l := range links {
-			addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+			addrs, err := addrList(l)
 			if err != nil {
 				return fmt.Errorf("list addresses of %s: %w", l.Attrs().Name, err)
 			}

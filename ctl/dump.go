@@ -1,0 +1,36 @@
+package ctl
+
+import (
+	"errors"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// dumpTries bounds the retries of a netlink dump that the kernel marked
+// interrupted: links and addresses changing meanwhile (other instances'
+// containers come and go) make a dump inconsistent, not wrong to repeat.
+const dumpTries = 5
+
+func retryDump[T any](dump func() (T, error)) (T, error) {
+	var v T
+	var err error
+	for i := 0; i < dumpTries; i++ {
+		if v, err = dump(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return v, err
+		}
+	}
+	return v, err
+}
+
+func linkList() ([]netlink.Link, error) { return retryDump(netlink.LinkList) }
+
+func addrList(l netlink.Link) ([]netlink.Addr, error) {
+	return retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
+}
+
+func mainRoutes() ([]netlink.Route, error) {
+	return retryDump(func() ([]netlink.Route, error) {
+		return netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	})
+}
