@@ -3,11 +3,13 @@ package ctl
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,6 +35,13 @@ func (in *Instance) syncHost() error {
 		// which sets this at start; a reboot resets it.
 		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
 			return err
+		}
+		// A host namespace made by `ip netns add` starts with lo down; 127.0.0.1
+		// (published ports, the socket programs' probe) needs it up.
+		if lo, err := netlink.LinkByName("lo"); err == nil && lo.Attrs().Flags&net.FlagUp == 0 {
+			if err := netlink.LinkSetUp(lo); err != nil {
+				return fmt.Errorf("bring up lo of the host namespace: %w", err)
+			}
 		}
 		links, err := linkList()
 		if err != nil {
