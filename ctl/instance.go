@@ -135,9 +135,6 @@ func (in *Instance) Close() {
 // State is the store's content as of the last change.
 func (in *Instance) State() *State { return in.state }
 
-// Options are the instance's resolved locations.
-func (in *Instance) Options() Options { return in.opts }
-
 // commit writes ch and applies it to the in-memory state.
 func (in *Instance) commit(ch Change) error {
 	if err := in.store.Apply(ch); err != nil {

@@ -206,15 +206,7 @@ func (in *Instance) ensurePredefined() error {
 	if _, err := in.Network(NetworkBridge); err == nil {
 		return nil
 	}
-	var routed []netip.Prefix
-	if err := in.inHost(func() (err error) { routed, err = hostRoutes(); return err }); err != nil {
-		return err
-	}
-	subnet, err := ipam.NextSubnet(ipam.DefaultPools, in.subnets(), routed)
-	if err != nil {
-		return err
-	}
-	cfg, err := ipam.ParseConfig(subnet.String(), "", "")
+	cfg, err := in.networkIPAM(NetworkSpec{})
 	if err != nil {
 		return err
 	}

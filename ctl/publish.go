@@ -133,6 +133,7 @@ func (in *Instance) unpublishPorts(c *Container) error {
 	for _, m := range c.Ports {
 		errs = append(errs, in.dp.UnpublishPort(datapathPort(m, portTarget(c))))
 	}
+	// Every flow of the container goes, those through its ports included.
 	for _, ep := range c.Endpoints {
 		_, err := in.dp.FlushConntrack(ep.IP)
 		errs = append(errs, err)
@@ -219,13 +220,14 @@ func matchesAny(m ports.Mapping, specs []ports.Mapping) bool {
 // unpublishMappings removes ms of c and the flows through them.
 func (in *Instance) unpublishMappings(c *Container, ms []ports.Mapping) error {
 	var errs []error
+	gone := make([]loader.Port, 0, len(ms))
 	for _, m := range ms {
 		p := datapathPort(m, portTarget(c))
 		errs = append(errs, in.dp.UnpublishPort(p))
-		_, err := in.dp.FlushConntrackPort(p)
-		errs = append(errs, err)
+		gone = append(gone, p)
 	}
-	return errors.Join(errs...)
+	_, err := in.dp.FlushConntrackPorts(gone)
+	return errors.Join(append(errs, err)...)
 }
 
 // reloadEndpoints loads c's endpoint programs again with its current

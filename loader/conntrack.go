@@ -37,12 +37,6 @@ func monotonicNow() uint64 {
 	return uint64(ts.Nano())
 }
 
-// ConntrackEntrySize is the bytes of key and value one entry holds (the
-// kernel adds its own per-element overhead).
-func (d *Datapath) ConntrackEntrySize() (key, value uint32, max uint32) {
-	return d.ct.KeySize(), d.ct.ValueSize(), d.ct.MaxEntries()
-}
-
 // Conntrack lists the live entries.
 func (d *Datapath) Conntrack() ([]Flow, error) {
 	now := monotonicNow()
@@ -96,14 +90,22 @@ func (d *Datapath) FlushConntrack(ip netip.Addr) (int, error) {
 	return d.deleteFlows(doomed)
 }
 
-// FlushConntrackPort deletes the flows that came in through published port
-// p, and returns how many went.
-func (d *Datapath) FlushConntrackPort(p Port) (int, error) {
+// FlushConntrackPorts deletes the flows that came in through the published
+// ports ps, in one pass over the table, and returns how many went.
+func (d *Datapath) FlushConntrackPorts(ps []Port) (int, error) {
+	type through struct {
+		proto             uint8
+		hostPort, ctrPort uint16
+		ctrIP             uint32
+	}
+	want := make(map[through]bool, len(ps))
+	for _, p := range ps {
+		want[through{p.Proto, portKey(p.HostPort), portKey(p.ContainerPort), ipKey(p.ContainerIP)}] = true
+	}
 	var doomed []bpf.ContainerCtKey
 	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
-		through := e.Kind == bpf.ContainerCtKindCT_DNAT_REPLY || e.Kind == bpf.ContainerCtKindCT_HAIRPIN_SELF
-		if through && k.Proto == p.Proto && e.NatPort == portKey(p.HostPort) &&
-			k.Saddr == ipKey(p.ContainerIP) && k.Sport == portKey(p.ContainerPort) {
+		if (e.Kind == bpf.ContainerCtKindCT_DNAT_REPLY || e.Kind == bpf.ContainerCtKindCT_HAIRPIN_SELF) &&
+			want[through{k.Proto, e.NatPort, k.Sport, k.Saddr}] {
 			doomed = append(doomed, k)
 		}
 	})
