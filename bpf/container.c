@@ -209,7 +209,9 @@ static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f
 			/* Routed as it is; the uplink lets in only replies it knows. */
 			struct ct_key reply = ct_reverse(&f->key);
 
-			if (ct_store(&reply, f, now, CT_ROUTED_REPLY, f->key.saddr, f->key.sport, 0, BPF_ANY))
+			/* Refresh in place; only a flow's first packet stores. */
+			if (!ct_lookup(&reply, f, now) &&
+			    ct_store(&reply, f, now, CT_ROUTED_REPLY, f->key.saddr, f->key.sport, 0, BPF_ANY))
 				return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
 			goto stack;
 		}
