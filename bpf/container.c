@@ -41,6 +41,17 @@ enum {
 
 volatile const struct endpoint_config config;
 
+/* publishes_ports: whether replies from this endpoint may need reverse NAT.
+ * Read per packet (a plain load) rather than compiled in, so publishing a
+ * first port reloads nothing. */
+static __always_inline int publishes_ports(void)
+{
+	__u32 slot = config.slot;
+	struct endpoint_state *s = bpf_map_lookup_elem(&bpfnet_endpoint_state, &slot);
+
+	return s && (s->flags & ENDPOINT_PUBLISHES_PORTS);
+}
+
 static __always_inline int in_subnet(__be32 addr)
 {
 	return (addr & config.subnet_mask) == config.subnet;
@@ -132,7 +143,7 @@ static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
 	struct port_target *t;
 	struct ct_key reply;
 
-	if (config.flags & ENDPOINT_PUBLISHES_PORTS) {
+	if (publishes_ports()) {
 		struct ct_entry *e = ct_lookup(&f->key, f, bpf_ktime_get_ns());
 
 		if (e && e->kind == CT_HAIRPIN_SELF)
@@ -285,7 +296,7 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 	if (peer) {
 		/* A reply from a published port to a container that came in
 		 * through the host's address goes back with that address. */
-		if ((config.flags & ENDPOINT_PUBLISHES_PORTS) && parse_flow(skb, ip, &f) == 0) {
+		if (publishes_ports() && parse_flow(skb, ip, &f) == 0) {
 			struct ct_entry *e = ct_lookup(&f.key, &f, bpf_ktime_get_ns());
 
 			if (e && e->kind == CT_DNAT_REPLY) {

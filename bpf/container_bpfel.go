@@ -91,6 +91,12 @@ type ContainerEndpointConfig struct {
 	GatewayMac [6]uint8
 }
 
+type ContainerEndpointFlags uint32
+
+const (
+	ContainerEndpointFlagsENDPOINT_PUBLISHES_PORTS ContainerEndpointFlags = 1
+)
+
 type ContainerEndpointInfo struct {
 	_        structs.HostLayout
 	Ifindex  uint32
@@ -99,6 +105,11 @@ type ContainerEndpointInfo struct {
 	TunnelIp uint32
 	Mac      [6]uint8
 	Pad      [2]uint8
+}
+
+type ContainerEndpointState struct {
+	_     structs.HostLayout
+	Flags ContainerEndpointFlags
 }
 
 type ContainerEndpointStats struct {
@@ -120,10 +131,9 @@ type ContainerHostNetns struct {
 type ContainerNetworkFlags uint32
 
 const (
-	ContainerNetworkFlagsNETWORK_ICC_DISABLED     ContainerNetworkFlags = 1
-	ContainerNetworkFlagsNETWORK_INTERNAL         ContainerNetworkFlags = 2
-	ContainerNetworkFlagsNETWORK_NO_MASQUERADE    ContainerNetworkFlags = 4
-	ContainerNetworkFlagsENDPOINT_PUBLISHES_PORTS ContainerNetworkFlags = 8
+	ContainerNetworkFlagsNETWORK_ICC_DISABLED  ContainerNetworkFlags = 1
+	ContainerNetworkFlagsNETWORK_INTERNAL      ContainerNetworkFlags = 2
+	ContainerNetworkFlagsNETWORK_NO_MASQUERADE ContainerNetworkFlags = 4
 )
 
 type ContainerPortKey struct {
@@ -160,6 +170,7 @@ type ContainerUplinkInfo struct {
 const (
 	ContainerMapBpfnetCt             = "bpfnet_ct"
 	ContainerMapBpfnetDrops          = "bpfnet_drops"
+	ContainerMapBpfnetEndpointState  = "bpfnet_endpoint_state"
 	ContainerMapBpfnetEndpoints      = "bpfnet_endpoints"
 	ContainerMapBpfnetHostIps        = "bpfnet_host_ips"
 	ContainerMapBpfnetHostNetns      = "bpfnet_host_netns"
@@ -222,15 +233,16 @@ type ContainerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ContainerMapSpecs struct {
-	BpfnetCt        *ebpf.MapSpec `ebpf:"bpfnet_ct"`
-	BpfnetDrops     *ebpf.MapSpec `ebpf:"bpfnet_drops"`
-	BpfnetEndpoints *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
-	BpfnetHostIps   *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
-	BpfnetHostNetns *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
-	BpfnetPorts     *ebpf.MapSpec `ebpf:"bpfnet_ports"`
-	BpfnetStats     *ebpf.MapSpec `ebpf:"bpfnet_stats"`
-	BpfnetUdpRev    *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
-	BpfnetUplinks   *ebpf.MapSpec `ebpf:"bpfnet_uplinks"`
+	BpfnetCt            *ebpf.MapSpec `ebpf:"bpfnet_ct"`
+	BpfnetDrops         *ebpf.MapSpec `ebpf:"bpfnet_drops"`
+	BpfnetEndpointState *ebpf.MapSpec `ebpf:"bpfnet_endpoint_state"`
+	BpfnetEndpoints     *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
+	BpfnetHostIps       *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns     *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
+	BpfnetPorts         *ebpf.MapSpec `ebpf:"bpfnet_ports"`
+	BpfnetStats         *ebpf.MapSpec `ebpf:"bpfnet_stats"`
+	BpfnetUdpRev        *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
+	BpfnetUplinks       *ebpf.MapSpec `ebpf:"bpfnet_uplinks"`
 }
 
 // ContainerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -260,21 +272,23 @@ func (o *ContainerObjects) Close() error {
 //
 // It can be passed to LoadContainerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ContainerMaps struct {
-	BpfnetCt        *ebpf.Map `ebpf:"bpfnet_ct"`
-	BpfnetDrops     *ebpf.Map `ebpf:"bpfnet_drops"`
-	BpfnetEndpoints *ebpf.Map `ebpf:"bpfnet_endpoints"`
-	BpfnetHostIps   *ebpf.Map `ebpf:"bpfnet_host_ips"`
-	BpfnetHostNetns *ebpf.Map `ebpf:"bpfnet_host_netns"`
-	BpfnetPorts     *ebpf.Map `ebpf:"bpfnet_ports"`
-	BpfnetStats     *ebpf.Map `ebpf:"bpfnet_stats"`
-	BpfnetUdpRev    *ebpf.Map `ebpf:"bpfnet_udp_rev"`
-	BpfnetUplinks   *ebpf.Map `ebpf:"bpfnet_uplinks"`
+	BpfnetCt            *ebpf.Map `ebpf:"bpfnet_ct"`
+	BpfnetDrops         *ebpf.Map `ebpf:"bpfnet_drops"`
+	BpfnetEndpointState *ebpf.Map `ebpf:"bpfnet_endpoint_state"`
+	BpfnetEndpoints     *ebpf.Map `ebpf:"bpfnet_endpoints"`
+	BpfnetHostIps       *ebpf.Map `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns     *ebpf.Map `ebpf:"bpfnet_host_netns"`
+	BpfnetPorts         *ebpf.Map `ebpf:"bpfnet_ports"`
+	BpfnetStats         *ebpf.Map `ebpf:"bpfnet_stats"`
+	BpfnetUdpRev        *ebpf.Map `ebpf:"bpfnet_udp_rev"`
+	BpfnetUplinks       *ebpf.Map `ebpf:"bpfnet_uplinks"`
 }
 
 func (m *ContainerMaps) Close() error {
 	return _ContainerClose(
 		m.BpfnetCt,
 		m.BpfnetDrops,
+		m.BpfnetEndpointState,
 		m.BpfnetEndpoints,
 		m.BpfnetHostIps,
 		m.BpfnetHostNetns,

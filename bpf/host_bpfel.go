@@ -16,16 +16,17 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	HostMapBpfnetCt          = "bpfnet_ct"
-	HostMapBpfnetDrops       = "bpfnet_drops"
-	HostMapBpfnetEndpoints   = "bpfnet_endpoints"
-	HostMapBpfnetHostIps     = "bpfnet_host_ips"
-	HostMapBpfnetHostNetns   = "bpfnet_host_netns"
-	HostMapBpfnetPorts       = "bpfnet_ports"
-	HostMapBpfnetStats       = "bpfnet_stats"
-	HostMapBpfnetUdpRev      = "bpfnet_udp_rev"
-	HostMapBpfnetUplinks     = "bpfnet_uplinks"
-	HostProgBpfnetFromUplink = "bpfnet_from_uplink"
+	HostMapBpfnetCt            = "bpfnet_ct"
+	HostMapBpfnetDrops         = "bpfnet_drops"
+	HostMapBpfnetEndpointState = "bpfnet_endpoint_state"
+	HostMapBpfnetEndpoints     = "bpfnet_endpoints"
+	HostMapBpfnetHostIps       = "bpfnet_host_ips"
+	HostMapBpfnetHostNetns     = "bpfnet_host_netns"
+	HostMapBpfnetPorts         = "bpfnet_ports"
+	HostMapBpfnetStats         = "bpfnet_stats"
+	HostMapBpfnetUdpRev        = "bpfnet_udp_rev"
+	HostMapBpfnetUplinks       = "bpfnet_uplinks"
+	HostProgBpfnetFromUplink   = "bpfnet_from_uplink"
 )
 
 // LoadHost returns the embedded CollectionSpec for Host.
@@ -77,15 +78,16 @@ type HostProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type HostMapSpecs struct {
-	BpfnetCt        *ebpf.MapSpec `ebpf:"bpfnet_ct"`
-	BpfnetDrops     *ebpf.MapSpec `ebpf:"bpfnet_drops"`
-	BpfnetEndpoints *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
-	BpfnetHostIps   *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
-	BpfnetHostNetns *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
-	BpfnetPorts     *ebpf.MapSpec `ebpf:"bpfnet_ports"`
-	BpfnetStats     *ebpf.MapSpec `ebpf:"bpfnet_stats"`
-	BpfnetUdpRev    *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
-	BpfnetUplinks   *ebpf.MapSpec `ebpf:"bpfnet_uplinks"`
+	BpfnetCt            *ebpf.MapSpec `ebpf:"bpfnet_ct"`
+	BpfnetDrops         *ebpf.MapSpec `ebpf:"bpfnet_drops"`
+	BpfnetEndpointState *ebpf.MapSpec `ebpf:"bpfnet_endpoint_state"`
+	BpfnetEndpoints     *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
+	BpfnetHostIps       *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns     *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
+	BpfnetPorts         *ebpf.MapSpec `ebpf:"bpfnet_ports"`
+	BpfnetStats         *ebpf.MapSpec `ebpf:"bpfnet_stats"`
+	BpfnetUdpRev        *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
+	BpfnetUplinks       *ebpf.MapSpec `ebpf:"bpfnet_uplinks"`
 }
 
 // HostVariableSpecs contains global variables before they are loaded into the kernel.
@@ -114,21 +116,23 @@ func (o *HostObjects) Close() error {
 //
 // It can be passed to LoadHostObjects or ebpf.CollectionSpec.LoadAndAssign.
 type HostMaps struct {
-	BpfnetCt        *ebpf.Map `ebpf:"bpfnet_ct"`
-	BpfnetDrops     *ebpf.Map `ebpf:"bpfnet_drops"`
-	BpfnetEndpoints *ebpf.Map `ebpf:"bpfnet_endpoints"`
-	BpfnetHostIps   *ebpf.Map `ebpf:"bpfnet_host_ips"`
-	BpfnetHostNetns *ebpf.Map `ebpf:"bpfnet_host_netns"`
-	BpfnetPorts     *ebpf.Map `ebpf:"bpfnet_ports"`
-	BpfnetStats     *ebpf.Map `ebpf:"bpfnet_stats"`
-	BpfnetUdpRev    *ebpf.Map `ebpf:"bpfnet_udp_rev"`
-	BpfnetUplinks   *ebpf.Map `ebpf:"bpfnet_uplinks"`
+	BpfnetCt            *ebpf.Map `ebpf:"bpfnet_ct"`
+	BpfnetDrops         *ebpf.Map `ebpf:"bpfnet_drops"`
+	BpfnetEndpointState *ebpf.Map `ebpf:"bpfnet_endpoint_state"`
+	BpfnetEndpoints     *ebpf.Map `ebpf:"bpfnet_endpoints"`
+	BpfnetHostIps       *ebpf.Map `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns     *ebpf.Map `ebpf:"bpfnet_host_netns"`
+	BpfnetPorts         *ebpf.Map `ebpf:"bpfnet_ports"`
+	BpfnetStats         *ebpf.Map `ebpf:"bpfnet_stats"`
+	BpfnetUdpRev        *ebpf.Map `ebpf:"bpfnet_udp_rev"`
+	BpfnetUplinks       *ebpf.Map `ebpf:"bpfnet_uplinks"`
 }
 
 func (m *HostMaps) Close() error {
 	return _HostClose(
 		m.BpfnetCt,
 		m.BpfnetDrops,
+		m.BpfnetEndpointState,
 		m.BpfnetEndpoints,
 		m.BpfnetHostIps,
 		m.BpfnetHostNetns,

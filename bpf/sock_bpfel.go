@@ -16,18 +16,19 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	SockMapBpfnetCt        = "bpfnet_ct"
-	SockMapBpfnetDrops     = "bpfnet_drops"
-	SockMapBpfnetEndpoints = "bpfnet_endpoints"
-	SockMapBpfnetHostIps   = "bpfnet_host_ips"
-	SockMapBpfnetHostNetns = "bpfnet_host_netns"
-	SockMapBpfnetPorts     = "bpfnet_ports"
-	SockMapBpfnetStats     = "bpfnet_stats"
-	SockMapBpfnetUdpRev    = "bpfnet_udp_rev"
-	SockMapBpfnetUplinks   = "bpfnet_uplinks"
-	SockProgBpfnetConnect4 = "bpfnet_connect4"
-	SockProgBpfnetRecvmsg4 = "bpfnet_recvmsg4"
-	SockProgBpfnetSendmsg4 = "bpfnet_sendmsg4"
+	SockMapBpfnetCt            = "bpfnet_ct"
+	SockMapBpfnetDrops         = "bpfnet_drops"
+	SockMapBpfnetEndpointState = "bpfnet_endpoint_state"
+	SockMapBpfnetEndpoints     = "bpfnet_endpoints"
+	SockMapBpfnetHostIps       = "bpfnet_host_ips"
+	SockMapBpfnetHostNetns     = "bpfnet_host_netns"
+	SockMapBpfnetPorts         = "bpfnet_ports"
+	SockMapBpfnetStats         = "bpfnet_stats"
+	SockMapBpfnetUdpRev        = "bpfnet_udp_rev"
+	SockMapBpfnetUplinks       = "bpfnet_uplinks"
+	SockProgBpfnetConnect4     = "bpfnet_connect4"
+	SockProgBpfnetRecvmsg4     = "bpfnet_recvmsg4"
+	SockProgBpfnetSendmsg4     = "bpfnet_sendmsg4"
 )
 
 // LoadSock returns the embedded CollectionSpec for Sock.
@@ -81,15 +82,16 @@ type SockProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SockMapSpecs struct {
-	BpfnetCt        *ebpf.MapSpec `ebpf:"bpfnet_ct"`
-	BpfnetDrops     *ebpf.MapSpec `ebpf:"bpfnet_drops"`
-	BpfnetEndpoints *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
-	BpfnetHostIps   *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
-	BpfnetHostNetns *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
-	BpfnetPorts     *ebpf.MapSpec `ebpf:"bpfnet_ports"`
-	BpfnetStats     *ebpf.MapSpec `ebpf:"bpfnet_stats"`
-	BpfnetUdpRev    *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
-	BpfnetUplinks   *ebpf.MapSpec `ebpf:"bpfnet_uplinks"`
+	BpfnetCt            *ebpf.MapSpec `ebpf:"bpfnet_ct"`
+	BpfnetDrops         *ebpf.MapSpec `ebpf:"bpfnet_drops"`
+	BpfnetEndpointState *ebpf.MapSpec `ebpf:"bpfnet_endpoint_state"`
+	BpfnetEndpoints     *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
+	BpfnetHostIps       *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns     *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
+	BpfnetPorts         *ebpf.MapSpec `ebpf:"bpfnet_ports"`
+	BpfnetStats         *ebpf.MapSpec `ebpf:"bpfnet_stats"`
+	BpfnetUdpRev        *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
+	BpfnetUplinks       *ebpf.MapSpec `ebpf:"bpfnet_uplinks"`
 }
 
 // SockVariableSpecs contains global variables before they are loaded into the kernel.
@@ -118,21 +120,23 @@ func (o *SockObjects) Close() error {
 //
 // It can be passed to LoadSockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SockMaps struct {
-	BpfnetCt        *ebpf.Map `ebpf:"bpfnet_ct"`
-	BpfnetDrops     *ebpf.Map `ebpf:"bpfnet_drops"`
-	BpfnetEndpoints *ebpf.Map `ebpf:"bpfnet_endpoints"`
-	BpfnetHostIps   *ebpf.Map `ebpf:"bpfnet_host_ips"`
-	BpfnetHostNetns *ebpf.Map `ebpf:"bpfnet_host_netns"`
-	BpfnetPorts     *ebpf.Map `ebpf:"bpfnet_ports"`
-	BpfnetStats     *ebpf.Map `ebpf:"bpfnet_stats"`
-	BpfnetUdpRev    *ebpf.Map `ebpf:"bpfnet_udp_rev"`
-	BpfnetUplinks   *ebpf.Map `ebpf:"bpfnet_uplinks"`
+	BpfnetCt            *ebpf.Map `ebpf:"bpfnet_ct"`
+	BpfnetDrops         *ebpf.Map `ebpf:"bpfnet_drops"`
+	BpfnetEndpointState *ebpf.Map `ebpf:"bpfnet_endpoint_state"`
+	BpfnetEndpoints     *ebpf.Map `ebpf:"bpfnet_endpoints"`
+	BpfnetHostIps       *ebpf.Map `ebpf:"bpfnet_host_ips"`
+	BpfnetHostNetns     *ebpf.Map `ebpf:"bpfnet_host_netns"`
+	BpfnetPorts         *ebpf.Map `ebpf:"bpfnet_ports"`
+	BpfnetStats         *ebpf.Map `ebpf:"bpfnet_stats"`
+	BpfnetUdpRev        *ebpf.Map `ebpf:"bpfnet_udp_rev"`
+	BpfnetUplinks       *ebpf.Map `ebpf:"bpfnet_uplinks"`
 }
 
 func (m *SockMaps) Close() error {
 	return _SockClose(
 		m.BpfnetCt,
 		m.BpfnetDrops,
+		m.BpfnetEndpointState,
 		m.BpfnetEndpoints,
 		m.BpfnetHostIps,
 		m.BpfnetHostNetns,

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfnet/bpfnet/bpf"
 )
@@ -25,6 +25,7 @@ type Datapath struct {
 	spec      *ebpf.CollectionSpec // the container programs; it declares every map
 	maps      map[string]*ebpf.Map // every pinned map, by name
 	endpoints *ebpf.Map
+	epState   *ebpf.Map
 	stats     *ebpf.Map
 	drops     *ebpf.Map
 	ports     *ebpf.Map
@@ -48,10 +49,8 @@ func Open(dir string, mode AttachMode) (*Datapath, error) { return OpenSized(dir
 
 // OpenSized is Open with map sizes for maps it creates.
 func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
-	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK, whose
-	// default (64 KiB) holds not even the conntrack table.
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("lift the memlock limit for BPF maps: %w", err)
+	if err := liftMemlock(); err != nil {
+		return nil, err
 	}
 	if err := ensureBPFFS(dir); err != nil {
 		return nil, err
@@ -69,6 +68,7 @@ func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
 		}
 	}
 	d.endpoints = d.maps[bpf.ContainerMapBpfnetEndpoints]
+	d.epState = d.maps[bpf.ContainerMapBpfnetEndpointState]
 	d.stats = d.maps[bpf.ContainerMapBpfnetStats]
 	d.drops = d.maps[bpf.ContainerMapBpfnetDrops]
 	d.ports = d.maps[bpf.ContainerMapBpfnetPorts]
@@ -79,18 +79,47 @@ func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
 	return d, nil
 }
 
+// liftMemlock removes RLIMIT_MEMLOCK where it limits BPF maps: kernels
+// before 5.11 charge their memory to it, and its default (64 KiB) holds not
+// even the conntrack table; later kernels charge the memory cgroup, and
+// there a process without CAP_SYS_RESOURCE must not fail here. It is not
+// cilium/ebpf's rlimit package because that one probes the kernel in its
+// init, a millisecond of every CLI call, to learn what uname tells.
+func liftMemlock() error {
+	if kernelAtLeast(5, 11) {
+		return nil
+	}
+	inf := &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, inf); err != nil {
+		return fmt.Errorf("lift the memlock limit for BPF maps: %w", err)
+	}
+	return nil
+}
+
+// kernelAtLeast compares the running kernel's release with major.minor.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var got [2]int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &got[0], &got[1])
+	return got[0] > major || (got[0] == major && got[1] >= minor)
+}
+
 // mapLayouts are the Go types the loader reads and writes each map with:
 // a pinned map whose key or value size differs was made by another build.
 var mapLayouts = map[string][2]any{
-	bpf.ContainerMapBpfnetEndpoints: {uint32(0), bpf.ContainerEndpointInfo{}},
-	bpf.ContainerMapBpfnetStats:     {uint32(0), bpf.ContainerEndpointStats{}},
-	bpf.ContainerMapBpfnetDrops:     {bpf.ContainerDropKey{}, uint64(0)},
-	bpf.ContainerMapBpfnetPorts:     {bpf.ContainerPortKey{}, bpf.ContainerPortTarget{}},
-	bpf.ContainerMapBpfnetCt:        {bpf.ContainerCtKey{}, bpf.ContainerCtEntry{}},
-	bpf.ContainerMapBpfnetUplinks:   {uint32(0), bpf.ContainerUplinkInfo{}},
-	bpf.ContainerMapBpfnetHostIps:   {uint32(0), uint8(0)},
-	bpf.ContainerMapBpfnetUdpRev:    {bpf.ContainerUdpRevKey{}, bpf.ContainerPortTarget{}},
-	bpf.ContainerMapBpfnetHostNetns: {uint32(0), bpf.ContainerHostNetns{}},
+	bpf.ContainerMapBpfnetEndpoints:     {uint32(0), bpf.ContainerEndpointInfo{}},
+	bpf.ContainerMapBpfnetEndpointState: {uint32(0), bpf.ContainerEndpointState{}},
+	bpf.ContainerMapBpfnetStats:         {uint32(0), bpf.ContainerEndpointStats{}},
+	bpf.ContainerMapBpfnetDrops:         {bpf.ContainerDropKey{}, uint64(0)},
+	bpf.ContainerMapBpfnetPorts:         {bpf.ContainerPortKey{}, bpf.ContainerPortTarget{}},
+	bpf.ContainerMapBpfnetCt:            {bpf.ContainerCtKey{}, bpf.ContainerCtEntry{}},
+	bpf.ContainerMapBpfnetUplinks:       {uint32(0), bpf.ContainerUplinkInfo{}},
+	bpf.ContainerMapBpfnetHostIps:       {uint32(0), uint8(0)},
+	bpf.ContainerMapBpfnetUdpRev:        {bpf.ContainerUdpRevKey{}, bpf.ContainerPortTarget{}},
+	bpf.ContainerMapBpfnetHostNetns:     {uint32(0), bpf.ContainerHostNetns{}},
 }
 
 // openPinned opens every map from its pin; false when one is missing or

@@ -81,9 +81,6 @@ func (ep Endpoint) config() bpf.ContainerEndpointConfig {
 	if ep.NoMasquerade {
 		c.Flags |= uint32(bpf.ContainerNetworkFlagsNETWORK_NO_MASQUERADE)
 	}
-	if ep.PublishesPorts {
-		c.Flags |= uint32(bpf.ContainerNetworkFlagsENDPOINT_PUBLISHES_PORTS)
-	}
 	copy(c.Mac[:], ep.MAC)
 	copy(c.GatewayMac[:], ep.GatewayMAC)
 	return c
@@ -107,8 +104,21 @@ func (ep Endpoint) validate(max uint32) error {
 	return nil
 }
 
+// SetPublishesPorts tells the running programs of the endpoint in slot
+// whether it has published ports, whose replies they must translate back.
+func (d *Datapath) SetPublishesPorts(slot uint32, on bool) error {
+	var st bpf.ContainerEndpointState
+	if on {
+		st.Flags |= bpf.ContainerEndpointFlagsENDPOINT_PUBLISHES_PORTS
+	}
+	if err := d.epState.Update(slot, &st, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("set state of endpoint slot %d: %w", slot, err)
+	}
+	return nil
+}
+
 // LoadEndpointPrograms loads the container programs with ep's identity
-// compiled in, sharing the instance's maps. AttachEndpoint uses it; BPF
+// compiled in, sharing the instance's maps, and sets ep's run-time state. AttachEndpoint uses it; BPF
 // unit tests run the programs directly.
 func (d *Datapath) LoadEndpointPrograms(ep Endpoint) (*EndpointPrograms, error) {
 	if err := ep.validate(d.MaxEndpoints()); err != nil {
@@ -116,6 +126,9 @@ func (d *Datapath) LoadEndpointPrograms(ep Endpoint) (*EndpointPrograms, error) 
 	}
 	base, err := d.containerSpec()
 	if err != nil {
+		return nil, err
+	}
+	if err := d.SetPublishesPorts(ep.Slot, ep.PublishesPorts); err != nil {
 		return nil, err
 	}
 	spec := base.Copy()
@@ -190,6 +203,9 @@ func (d *Datapath) DetachEndpoint(ep Endpoint) error {
 		return fmt.Errorf("delete endpoint %v from map: %w", ep.IP, err)
 	}
 	if err := d.unpinLinks(ep.Slot); err != nil {
+		return err
+	}
+	if err := d.SetPublishesPorts(ep.Slot, false); err != nil {
 		return err
 	}
 	return d.ResetCounters(ep.Slot)

@@ -47,7 +47,12 @@ enum network_flags {
 	NETWORK_ICC_DISABLED = 1 << 0,
 	NETWORK_INTERNAL = 1 << 1,
 	NETWORK_NO_MASQUERADE = 1 << 2,   /* enable_ip_masquerade=false */
-	ENDPOINT_PUBLISHES_PORTS = 1 << 3, /* replies from its ports need reverse NAT */
+};
+
+/* Per-endpoint bits that change while its programs run (bpfnet_endpoint_state):
+ * flipping one is a map update, not a program reload. */
+enum endpoint_flags {
+	ENDPOINT_PUBLISHES_PORTS = 1 << 0, /* replies from its ports need reverse NAT */
 };
 
 /* What a connection tracking entry does to the packets it matches. */
@@ -84,6 +89,11 @@ struct endpoint_config {
 	enum network_flags flags;
 	__u8 mac[6];
 	__u8 gateway_mac[6];
+};
+
+/* Value of bpfnet_endpoint_state, indexed by endpoint slot. */
+struct endpoint_state {
+	enum endpoint_flags flags;
 };
 
 /* Value of bpfnet_stats (per CPU), indexed by endpoint slot. */

@@ -23,6 +23,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfnet_stats SEC(".maps");
 
+/* An array: the verifier inlines its lookup, so reading a flag costs a load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_ENDPOINTS);
+	__type(key, __u32);
+	__type(value, struct endpoint_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfnet_endpoint_state SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, MAX_DROP_KEYS);

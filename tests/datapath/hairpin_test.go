@@ -69,6 +69,32 @@ func TestHairpinReplyWithoutPublishesPorts(t *testing.T) {
 	checkCounters(t, f.d, map[uint32]loader.Counters{epA.Slot: received(in), epB.Slot: sent(in)})
 }
 
+// TestPublishesPortsAtRunTime: the flag lives in bpfnet_endpoint_state, so
+// B's loaded programs start and stop translating its replies when the
+// control plane flips it, with no reload (what publishing a first port, or
+// removing the last, relies on).
+func TestPublishesPortsAtRunTime(t *testing.T) {
+	f := newNAT(t)
+	b := load(t, f.d, epB)
+	synAck := packet{dstMAC: epA.MAC, srcMAC: epB.MAC, src: ap(epB.IP, 80), dst: ap(epA.IP, 50000),
+		proto: protoTCP, tcpFlags: tcpSYN | tcpACK}
+	f.putCT(t, ctFlow{proto: protoTCP, src: synAck.src, dst: synAck.dst, kind: dnatReply, nat: ap(hostIP, 8080), life: ctSYN})
+	in := synAck.frame()
+	checkUnchanged(t, in, check(t, b.FromContainer, in, verdictRedirect))
+
+	if err := f.d.SetPublishesPorts(epB.Slot, true); err != nil {
+		t.Fatal(err)
+	}
+	want := synAck
+	want.src = ap(hostIP, 8080)
+	checkFrame(t, check(t, b.FromContainer, in, verdictRedirect), want)
+
+	if err := f.d.SetPublishesPorts(epB.Slot, false); err != nil {
+		t.Fatal(err)
+	}
+	checkUnchanged(t, in, check(t, b.FromContainer, in, verdictRedirect))
+}
+
 // TestHairpinNotPublished sends from A to host addresses where nothing
 // answers: each goes to the host stack untouched.
 func TestHairpinNotPublished(t *testing.T) {
