@@ -10,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfnet/bpfnet/ctl/ports"
 )
 
 // ContainerSpec is what `container create` asks for.
@@ -94,7 +96,8 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error
 		c.Mode = NetworkNone
 	}
 
-	if c.Ports, err = in.portMappings(spec); err != nil {
+	published, err := in.portMappings(spec)
+	if err != nil {
 		return nil, err
 	}
 
@@ -113,12 +116,16 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error
 			return nil, err
 		}
 		undo.push(func() error { return in.disconnectKernel(c, n, ep) })
-		if err := in.publishPorts(c); err != nil {
+		if err := in.publishPorts(c, published); err != nil {
 			return nil, err
 		}
-		undo.push(func() error { return in.unpublishPorts(c) })
+		undo.push(func() error { return in.unpublishPorts(c, published) })
 	}
-	if err := in.commit(Change{PutContainers: []*Container{c}}); err != nil {
+	ch := Change{PutContainers: []*Container{c}}
+	if len(published) > 0 {
+		ch.AddPorts = map[string][]ports.Mapping{c.ID: published}
+	}
+	if err := in.commit(ch); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -175,7 +182,11 @@ func (in *Instance) RemoveContainer(ref string) error {
 	if err != nil {
 		return err
 	}
-	if err := in.unpublishPorts(c); err != nil {
+	published, err := in.store.Ports(c.ID)
+	if err != nil {
+		return err
+	}
+	if err := in.unpublishPorts(c, published); err != nil {
 		return fmt.Errorf("remove container %s: %w", c.Name, err)
 	}
 	for _, ep := range c.Endpoints {

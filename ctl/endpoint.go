@@ -18,13 +18,14 @@ import (
 // "veth" and 7 hex digits.
 func hostIfname(ep *Endpoint) string { return "veth" + ep.ID[:7] }
 
-// datapathEndpoint is what the datapath must know of ep, c's endpoint on n.
-func datapathEndpoint(c *Container, n *Network, ep *Endpoint, ifindex int) loader.Endpoint {
+// datapathEndpoint is what the datapath must know of ep, c's endpoint on n;
+// publishes: c has published ports.
+func datapathEndpoint(n *Network, ep *Endpoint, ifindex int, publishes bool) loader.Endpoint {
 	return loader.Endpoint{
 		Slot: ep.Slot, Network: n.Number, IP: ep.IP, MAC: ipam.MAC(ep.IP),
 		Subnet: n.IPAM.Subnet, Gateway: n.IPAM.Gateway, GatewayMAC: ipam.MAC(n.IPAM.Gateway),
 		ICCDisabled: !n.Settings.ICC, Internal: n.Internal, NoMasquerade: !n.Settings.Masquerade,
-		PublishesPorts: len(c.Ports) > 0, HostIfindex: ifindex,
+		PublishesPorts: publishes, HostIfindex: ifindex,
 	}
 }
 
@@ -78,11 +79,17 @@ func (in *Instance) connectKernel(c *Container, n *Network, ep *Endpoint) (err e
 	if err := inNetns(ctrNs, func() error { return configureContainerSide(n, ep, c) }); err != nil {
 		return fmt.Errorf("configure %s of container %s: %w", ep.Ifname, c.Name, err)
 	}
+	// A container connected to one more network, or rebuilt, may already
+	// publish ports; a new one publishes them after its endpoints exist.
+	publishes, err := in.store.HasPorts(c.ID)
+	if err != nil {
+		return err
+	}
 	return in.inHost(func() error {
 		if err := configureHostSide(n, ep, ifindex); err != nil {
 			return fmt.Errorf("configure %s of container %s: %w", ep.HostIfname, c.Name, err)
 		}
-		return in.dp.AttachEndpoint(datapathEndpoint(c, n, ep, ifindex))
+		return in.dp.AttachEndpoint(datapathEndpoint(n, ep, ifindex, publishes))
 	})
 }
 
@@ -176,7 +183,7 @@ func configureHostSide(n *Network, ep *Endpoint, ifindex int) error {
 // one through another of its networks.
 func (in *Instance) disconnectKernel(c *Container, n *Network, ep *Endpoint) error {
 	err := in.inHost(func() error {
-		if err := in.dp.DetachEndpoint(datapathEndpoint(c, n, ep, 0)); err != nil {
+		if err := in.dp.DetachEndpoint(datapathEndpoint(n, ep, 0, false)); err != nil {
 			return err
 		}
 		link, err := netlink.LinkByName(ep.HostIfname)

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/ipam"
 )
 
@@ -50,7 +49,8 @@ type Container struct {
 	Adopted   bool   // --netns: not created by bpfnet, never deleted by it
 	Mode      string // NetworkHost, NetworkNone or "" for bridge networks
 	Endpoints []*Endpoint
-	Ports     []ports.Mapping // published, host ports chosen; they lead to the first endpoint
+	// Published ports are in the store's port index (Instance.Ports); they
+	// lead to the first endpoint.
 }
 
 // Endpoint is a container's interface on one bridge network.

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"syscall"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
@@ -15,7 +14,7 @@ import (
 )
 
 // portMappings parses -p specs, and for -P every --expose'd port, and
-// chooses host ports against every other container's mappings and the
+// chooses host ports against the store's index of published ports and the
 // host's sockets.
 func (in *Instance) portMappings(spec ContainerSpec) ([]ports.Mapping, error) {
 	wanted, err := ports.ParseAll(spec.Publish)
@@ -40,11 +39,7 @@ func (in *Instance) portMappings(spec ContainerSpec) ([]ports.Mapping, error) {
 			return nil, err
 		}
 	}
-	var existing []ports.Mapping
-	for _, c := range in.state.Containers {
-		existing = append(existing, c.Ports...)
-	}
-	alloc := ports.Allocator{Existing: existing, HostBusy: in.hostPortBusy}
+	alloc := ports.Allocator{HostBusy: in.hostPortBusy}
 	err = in.inHost(func() (err error) {
 		alloc.Ephemeral, err = ports.ReadEphemeral("/proc/sys/net/ipv4")
 		return err
@@ -52,8 +47,17 @@ func (in *Instance) portMappings(spec ContainerSpec) ([]ports.Mapping, error) {
 	if err != nil {
 		return nil, err
 	}
-	return alloc.Assign(wanted)
+	var assigned []ports.Mapping
+	err = in.store.WithPortIndex(func(held ports.Held) (err error) {
+		alloc.Existing = held
+		assigned, err = alloc.Assign(wanted)
+		return err
+	})
+	return assigned, err
 }
+
+// Ports returns the published ports of c.
+func (in *Instance) Ports(c *Container) ([]ports.Mapping, error) { return in.store.Ports(c.ID) }
 
 // checkHostAddr refuses a mapping on an address the host does not have,
 // with the words Docker's proxy would fail with.
@@ -114,23 +118,40 @@ func portTarget(c *Container) netip.Addr {
 	return c.Endpoints[0].IP
 }
 
-// publishPorts installs c's mappings; on error none stays.
-func (in *Instance) publishPorts(c *Container) error {
-	for i, m := range c.Ports {
+// publishPorts installs ms, mappings of c, and has c's endpoints translate
+// the replies of published ports; on error none of it stays.
+func (in *Instance) publishPorts(c *Container, ms []ports.Mapping) (err error) {
+	if len(ms) == 0 {
+		return nil
+	}
+	for i, m := range ms {
 		if err := in.dp.PublishPort(datapathPort(m, portTarget(c))); err != nil {
-			for _, done := range c.Ports[:i] {
-				_ = in.dp.UnpublishPort(datapathPort(done, portTarget(c)))
-			}
+			_ = in.unpublishMappings(c, ms[:i])
 			return fmt.Errorf("publish %s of container %s: %w", m, c.Name, err)
+		}
+	}
+	if err := in.setPublishesPorts(c, true); err != nil {
+		_ = in.unpublishMappings(c, ms)
+		return err
+	}
+	return nil
+}
+
+// setPublishesPorts tells the programs of c's endpoints whether replies
+// may need reverse NAT: a map update, no reload.
+func (in *Instance) setPublishesPorts(c *Container, on bool) error {
+	for _, ep := range c.Endpoints {
+		if err := in.dp.SetPublishesPorts(ep.Slot, on); err != nil {
+			return fmt.Errorf("container %s: %w", c.Name, err)
 		}
 	}
 	return nil
 }
 
-// unpublishPorts removes c's mappings and the flows through them.
-func (in *Instance) unpublishPorts(c *Container) error {
+// unpublishPorts removes ms, all of c's mappings, and every flow of c.
+func (in *Instance) unpublishPorts(c *Container, ms []ports.Mapping) error {
 	var errs []error
-	for _, m := range c.Ports {
+	for _, m := range ms {
 		errs = append(errs, in.dp.UnpublishPort(datapathPort(m, portTarget(c))))
 	}
 	// Every flow of the container goes, those through its ports included.
@@ -142,7 +163,8 @@ func (in *Instance) unpublishPorts(c *Container) error {
 }
 
 // Publish adds published ports to an existing container, which Docker
-// cannot do: one map update per port, whatever the number of ports.
+// cannot do: a few index keys and one map update per port, whatever the
+// number of ports the instance has.
 func (in *Instance) Publish(ref string, specs []string) ([]ports.Mapping, error) {
 	c, err := in.Container(ref)
 	if err != nil {
@@ -151,27 +173,22 @@ func (in *Instance) Publish(ref string, specs []string) ([]ports.Mapping, error)
 	if len(c.Endpoints) == 0 {
 		return nil, fmt.Errorf("container %s has no bridge network to publish ports of", c.Name)
 	}
+	had, err := in.store.HasPorts(c.ID)
+	if err != nil {
+		return nil, err
+	}
 	added, err := in.portMappings(ContainerSpec{Publish: specs})
 	if err != nil {
 		return nil, err
 	}
-	before := c.Ports
-	grown := &Container{ID: c.ID, Name: c.Name, Endpoints: c.Endpoints, Ports: added}
-	if err := in.publishPorts(grown); err != nil {
+	if err := in.publishPorts(c, added); err != nil {
 		return nil, err
 	}
-	c.Ports = append(append([]ports.Mapping{}, before...), added...)
-	if len(before) == 0 {
-		// Its programs were loaded without reverse NAT for hairpin replies.
-		if err := in.reloadEndpoints(c); err != nil {
-			c.Ports = before
-			_ = in.unpublishMappings(grown, added)
-			return nil, err
+	if err := in.commit(Change{AddPorts: map[string][]ports.Mapping{c.ID: added}}); err != nil {
+		_ = in.unpublishMappings(c, added)
+		if !had {
+			_ = in.setPublishesPorts(c, false)
 		}
-	}
-	if err := in.commit(Change{PutContainers: []*Container{c}}); err != nil {
-		c.Ports = before
-		_ = in.unpublishMappings(grown, added)
 		return nil, err
 	}
 	return added, nil
@@ -187,8 +204,12 @@ func (in *Instance) Unpublish(ref string, specs []string) error {
 	if err != nil {
 		return err
 	}
+	current, err := in.store.Ports(c.ID)
+	if err != nil {
+		return err
+	}
 	var kept, removed []ports.Mapping
-	for _, m := range c.Ports {
+	for _, m := range current {
 		if matchesAny(m, gone) {
 			removed = append(removed, m)
 		} else {
@@ -201,8 +222,13 @@ func (in *Instance) Unpublish(ref string, specs []string) error {
 	if err := in.unpublishMappings(c, removed); err != nil {
 		return err
 	}
-	c.Ports = kept
-	return in.commit(Change{PutContainers: []*Container{c}})
+	if err := in.commit(Change{RemovePorts: map[string][]ports.Mapping{c.ID: removed}}); err != nil {
+		return err
+	}
+	if len(kept) == 0 {
+		return in.setPublishesPorts(c, false)
+	}
+	return nil
 }
 
 // matchesAny: a spec names a mapping by its container port and protocol,
@@ -219,6 +245,9 @@ func matchesAny(m ports.Mapping, specs []ports.Mapping) bool {
 
 // unpublishMappings removes ms of c and the flows through them.
 func (in *Instance) unpublishMappings(c *Container, ms []ports.Mapping) error {
+	if len(ms) == 0 {
+		return nil
+	}
 	var errs []error
 	gone := make([]loader.Port, 0, len(ms))
 	for _, m := range ms {
@@ -228,22 +257,4 @@ func (in *Instance) unpublishMappings(c *Container, ms []ports.Mapping) error {
 	}
 	_, err := in.dp.FlushConntrackPorts(gone)
 	return errors.Join(append(errs, err)...)
-}
-
-// reloadEndpoints loads c's endpoint programs again with its current
-// settings; attachments are replaced in place.
-func (in *Instance) reloadEndpoints(c *Container) error {
-	return in.inHost(func() error {
-		for _, ep := range c.Endpoints {
-			n := in.state.Networks[ep.NetworkID]
-			l, err := netlink.LinkByName(ep.HostIfname)
-			if err != nil {
-				return fmt.Errorf("find veth %s of container %s: %w", ep.HostIfname, c.Name, err)
-			}
-			if err := in.dp.AttachEndpoint(datapathEndpoint(c, n, ep, l.Attrs().Index)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

@@ -78,8 +78,12 @@ func (in *Instance) reconcile(fix bool) (problems []string, err error) {
 				return problems, err
 			}
 		}
-		if fix && len(c.Ports) > 0 {
-			if err := in.publishPorts(c); err != nil {
+		if fix {
+			published, err := in.store.Ports(c.ID)
+			if err != nil {
+				return problems, err
+			}
+			if err := in.publishPorts(c, published); err != nil {
 				return problems, err
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/bpfnet/bpfnet/ctl/ports"
 )
 
 var (
@@ -14,19 +16,23 @@ var (
 	bucketContainers = []byte("containers")
 	bucketMeta       = []byte("meta")
 	keySchema        = []byte("schema")
+	storeBuckets     = [][]byte{bucketNetworks, bucketContainers, bucketMeta, bucketHostPorts, bucketContainerPorts}
 )
 
 // schemaVersion changes when a record's layout does; Open refuses a store
-// written by a newer bpfnet.
-const schemaVersion = "2"
+// written by a newer bpfnet and upgrades an older one. 3: published ports
+// moved from container records to their own index (portstore.go).
+const schemaVersion = "3"
 
 // Store persists networks and containers in a bbolt file, one JSON record
-// per object. Callers serialise access with the instance lock.
+// per object, and published ports in an index. Callers serialise access
+// with the instance lock.
 type Store struct {
 	db *bolt.DB
 }
 
-// State is the whole store in memory: small enough to load per command.
+// State is the networks and containers in memory: small enough to load per
+// command. Published ports are not in it; Store.Ports reads them.
 type State struct {
 	Networks   map[string]*Network   // by ID
 	Containers map[string]*Container // by ID
@@ -37,26 +43,85 @@ func openStore(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketNetworks, bucketContainers, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		switch v := meta.Get(keySchema); {
-		case v == nil:
-			return meta.Put(keySchema, []byte(schemaVersion))
-		case string(v) != schemaVersion:
-			return fmt.Errorf("store schema %s, this bpfnet knows %s", v, schemaVersion)
+	// Most commands find the store current: a read transaction checks that
+	// without the two fdatasyncs of a write.
+	var current bool
+	err = db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			current = string(meta.Get(keySchema)) == schemaVersion
 		}
 		return nil
 	})
+	if err == nil && !current {
+		err = db.Update(initialiseStore)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("initialise store %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// initialiseStore creates what is missing and upgrades older records.
+func initialiseStore(tx *bolt.Tx) error {
+	for _, b := range storeBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	switch v := string(meta.Get(keySchema)); v {
+	case "":
+	case "2":
+		if err := movePortsToIndex(tx); err != nil {
+			return fmt.Errorf("upgrade store schema 2: %w", err)
+		}
+	case schemaVersion:
+		return nil
+	default:
+		return fmt.Errorf("store schema %s, this bpfnet knows %s", v, schemaVersion)
+	}
+	return meta.Put(keySchema, []byte(schemaVersion))
+}
+
+// movePortsToIndex upgrades schema 2, where each container record held its
+// published ports, to the port index.
+func movePortsToIndex(tx *bolt.Tx) error {
+	ctrs := tx.Bucket(bucketContainers)
+	type upgrade struct {
+		id     string
+		record []byte
+		ports  []ports.Mapping
+	}
+	var todo []upgrade
+	err := ctrs.ForEach(func(k, v []byte) error {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(v, &fields); err != nil {
+			return fmt.Errorf("container %s: %w", k, err)
+		}
+		var ms []ports.Mapping
+		if raw, ok := fields["Ports"]; ok {
+			if err := json.Unmarshal(raw, &ms); err != nil {
+				return fmt.Errorf("ports of container %s: %w", k, err)
+			}
+			delete(fields, "Ports")
+		}
+		record, err := json.Marshal(fields)
+		todo = append(todo, upgrade{string(k), record, ms})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, u := range todo {
+		if err := ctrs.Put([]byte(u.id), u.record); err != nil {
+			return err
+		}
+		if err := addPorts(tx, u.id, u.ports); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) Close() error { return s.db.Close() }
@@ -89,7 +154,9 @@ type Change struct {
 	PutNetworks      []*Network
 	DeleteNetworks   []string
 	PutContainers    []*Container
-	DeleteContainers []string
+	DeleteContainers []string                   // and their published ports
+	AddPorts         map[string][]ports.Mapping // by container ID
+	RemovePorts      map[string][]ports.Mapping // by container ID
 }
 
 // Apply writes ch atomically.
@@ -113,6 +180,19 @@ func (s *Store) Apply(ch Change) error {
 		}
 		for _, id := range ch.DeleteContainers {
 			if err := ctrs.Delete([]byte(id)); err != nil {
+				return err
+			}
+			if err := removeAllPorts(tx, id); err != nil {
+				return err
+			}
+		}
+		for id, ms := range ch.RemovePorts {
+			if err := removePorts(tx, id, ms); err != nil {
+				return err
+			}
+		}
+		for id, ms := range ch.AddPorts {
+			if err := addPorts(tx, id, ms); err != nil {
 				return err
 			}
 		}

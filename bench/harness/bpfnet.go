@@ -60,7 +60,8 @@ func (b *bpfnet) setup() error {
 	}
 	b.bin = filepath.Join(s.tmp, "bpfnet")
 	build := exec.CommandContext(s.ctx, "go", "build", "-o", b.bin, "./ctl/bpfnet")
-	build.Dir = b.h.repo
+	// Static, as `make build` makes it: no dynamic loader at each CLI call.
+	build.Dir, build.Env = b.h.repo, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./ctl/bpfnet: %s", firstLine(string(out)))
 	}

@@ -104,7 +104,7 @@ func containerInspect(g *globals) *cobra.Command {
 					if err != nil {
 						return containerView{}, err
 					}
-					return viewContainer(in, c), nil
+					return viewContainer(in, c)
 				})
 			})
 		},

@@ -23,8 +23,12 @@ func portCommand(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				published, err := in.Ports(c)
+				if err != nil {
+					return err
+				}
 				var lines []string
-				for _, m := range c.Ports {
+				for _, m := range published {
 					line := m.String() // "80/tcp -> 0.0.0.0:8080"
 					if len(args) == 2 {
 						want := args[1]

@@ -106,11 +106,15 @@ type containerView struct {
 	NetworkSettings networkSettingsView
 }
 
-func viewContainer(in *ctl.Instance, c *ctl.Container) containerView {
+func viewContainer(in *ctl.Instance, c *ctl.Container) (containerView, error) {
+	published, err := in.Ports(c)
+	if err != nil {
+		return containerView{}, err
+	}
 	v := containerView{
 		Id: c.ID, Created: c.Created.Format("2006-01-02T15:04:05.999999999Z07:00"), Name: "/" + c.Name,
 		NetworkSettings: networkSettingsView{
-			SandboxKey: c.Netns, Ports: ports.PortsView(c.Ports), Networks: map[string]endpointSettingsView{},
+			SandboxKey: c.Netns, Ports: ports.PortsView(published), Networks: map[string]endpointSettingsView{},
 		},
 	}
 	v.HostConfig.NetworkMode = c.Mode
@@ -128,7 +132,7 @@ func viewContainer(in *ctl.Instance, c *ctl.Container) containerView {
 			IPAddress: ep.IP.String(), IPPrefixLen: n.IPAM.Subnet.Bits(), MacAddress: ep.MAC, Interface: ep.Ifname,
 		}
 	}
-	return v
+	return v, nil
 }
 
 func nonNil(m map[string]string) map[string]string {

@@ -175,9 +175,17 @@ func TestMappingsFollowContainer(t *testing.T) {
 			} else {
 				peersAre(t, "LAN -> late 8085", srv, tu.LANClientIP)
 			}
-			// late reaches its own new port too (its programs now know it publishes).
+			// late's running programs learn that it publishes (no reload):
+			// it reaches its own new port, and its replies to a neighbour
+			// that came through the host's address go back from there.
 			if err := tu.Echo(late.Netns(), "tcp", tu.LANHostIP+":8085", answerWithin); err != nil {
 				t.Errorf("late -> its own 8085: %v", err)
+			}
+			neighbour := in.CreateContainer("neighbour", "--network", "pub")
+			if err := tu.Echo(neighbour.Netns(), "tcp", tu.LANHostIP+":8085", answerWithin); err != nil {
+				t.Errorf("neighbour -> late's 8085 through the host's address: %v", err)
+			} else {
+				peersAre(t, "neighbour -> late 8085", srv, tu.LANClientIP, in.On(late, "pub").Gateway, in.On(neighbour, "pub").IPAddress)
 			}
 			for _, f := range flowsWith(in, lateIP) {
 				if f.Kind == "" {
