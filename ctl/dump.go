@@ -29,6 +29,20 @@ func addrList(l netlink.Link) ([]netlink.Addr, error) {
 	return retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
 }
 
+// addrsByLink is every IPv4 address of the namespace, by link index, in
+// one dump rather than one per link.
+func addrsByLink() (map[int][]netlink.Addr, error) {
+	all, err := addrList(nil)
+	if err != nil {
+		return nil, err
+	}
+	by := map[int][]netlink.Addr{}
+	for _, a := range all {
+		by[a.LinkIndex] = append(by[a.LinkIndex], a)
+	}
+	return by, nil
+}
+
 func mainRoutes() ([]netlink.Route, error) {
 	return retryDump(func() ([]netlink.Route, error) {
 		return netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)

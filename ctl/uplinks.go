@@ -47,14 +47,14 @@ func (in *Instance) syncHost() error {
 		if err != nil {
 			return fmt.Errorf("list host devices: %w", err)
 		}
+		addrs, err := addrsByLink()
+		if err != nil {
+			return fmt.Errorf("list host addresses: %w", err)
+		}
 		seen := map[int]bool{}
 		for _, l := range links {
-			addrs, err := addrList(l)
-			if err != nil {
-				return fmt.Errorf("list addresses of %s: %w", l.Attrs().Name, err)
-			}
 			var first netip.Addr
-			for _, a := range addrs {
+			for _, a := range addrs[l.Attrs().Index] {
 				if ip, ok := netip.AddrFromSlice(a.IP); ok {
 					hostIPs = append(hostIPs, ip.Unmap())
 					if !first.IsValid() {
