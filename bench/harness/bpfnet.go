@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bpfnet/bpfnet/ctl"
 )
 
 // bpfnet is the system under test, driven through its CLI exactly as a user
@@ -220,21 +222,53 @@ func (b *bpfnet) publishedTarget() (*target, error) {
 	return &target{client: b.lan, addr: addrPort(uplinkHostIP, publishedPort), reset: [][]string{b.flushCT()}}, nil
 }
 
-// timePublish: milliseconds of one `bpfnet container publish c2 -p
-// PORT:7000` at the current N (the whole CLI call, as a user pays it), reps
-// times; each is unpublished again, untimed.
-func (b *bpfnet) timePublish(reps int) ([]float64, error) {
-	var out []float64
+// Ways bpfnet's publish is timed (publishResult.Method).
+const (
+	pubCLI     = "bpfnet CLI call (process start included)"
+	pubInProc  = "bpfnet operation in process (open, publish, close)"
+	pubStartup = "bpfnet --help (process start alone)"
+)
+
+// timePublish: milliseconds of publishing c2's port PORT:7000 at the
+// current N, reps times, each unpublished again, untimed:
+//   - the whole `bpfnet container publish` call, as a user at a shell pays it;
+//   - the same operation in this process (ctl.Open, Publish, Close), as a
+//     long-running caller (a Docker network plugin, a CNI runtime) pays it;
+//   - `bpfnet --help`, the part of the CLI call that is process start.
+func (b *bpfnet) timePublish(reps int) (map[string][]float64, error) {
+	out := map[string][]float64{}
 	for i := 0; i < reps; i++ {
 		spec := fmt.Sprintf("%d:%d", publishTimingPort+i, loadgenPort)
 		t0 := time.Now()
 		if _, err := b.cli("container", "publish", "c2", "-p", spec); err != nil {
 			return out, err
 		}
-		out = append(out, ms(time.Since(t0)))
+		out[pubCLI] = append(out[pubCLI], ms(time.Since(t0)))
 		if _, err := b.cli("container", "unpublish", "c2", spec); err != nil {
 			return out, err
 		}
+
+		opts := ctl.Options{Root: b.root, BPFFS: b.bpffs, NetnsDir: b.nsDir, HostNetns: b.host.path}
+		t0 = time.Now()
+		in, err := ctl.Open(opts)
+		if err != nil {
+			return out, err
+		}
+		_, err = in.Publish("c2", []string{spec})
+		in.Close()
+		if err != nil {
+			return out, err
+		}
+		out[pubInProc] = append(out[pubInProc], ms(time.Since(t0)))
+		if _, err := b.cli("container", "unpublish", "c2", spec); err != nil {
+			return out, err
+		}
+
+		t0 = time.Now()
+		if _, err := b.h.s.runQuiet(b.bin, "--help"); err != nil {
+			return out, err
+		}
+		out[pubStartup] = append(out[pubStartup], ms(time.Since(t0)))
 	}
 	return out, nil
 }
