@@ -29,6 +29,7 @@
 #include "lib/ct.h"
 #include "lib/nat.h"
 #include "lib/ports.h"
+#include "lib/icmp.h"
 
 /* Source ports for masquerade: outside the kernel's default ephemeral range
  * (32768-60999), which the control plane also reserves, so a masqueraded
@@ -277,12 +278,60 @@ static __always_inline int beyond_network(struct __sk_buff *skb, const struct fl
 	}
 }
 
+/* icmp_error_out translates an ICMP error the container sends about a
+ * packet it received translated (a published port's, or a reply to a
+ * masqueraded flow), so that it names the addresses the other end used,
+ * and routes it out. -1: not such an error, or not for another host; the
+ * host stack takes it as it is. */
+static __always_inline int icmp_error_out(struct __sk_buff *skb)
+{
+	struct icmp_error err;
+	struct ct_entry *e;
+	struct ct_key key;
+	__u32 addr;
+	__u16 port;
+	int ret;
+
+	if (parse_icmp_error(skb, &err) || err.quoted.proto == IPPROTO_ICMP || err.quoted.daddr != config.ip)
+		return -1;
+	/* The quote's reverse is the container's own direction of the flow. */
+	key = ct_reverse(&err.quoted);
+	e = ct_live(&key);
+	if (!e || (e->kind != CT_DNAT_REPLY && e->kind != CT_SNAT_ORIG))
+		return -1;
+	addr = e->nat_addr;
+	port = e->nat_port;
+
+	struct bpf_fib_lookup fib = {
+		.family = 2 /* AF_INET */,
+		.l4_protocol = IPPROTO_ICMP,
+		.tot_len = err.outer_tot_len,
+		.ipv4_src = config.ip,
+		.ipv4_dst = err.outer_daddr,
+		.ifindex = skb->ingress_ifindex,
+	};
+	ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return -1;
+	if (ip_dec_ttl(skb))
+		return -1;
+	if (icmp_error_nat(skb, &err, 0, addr, port))
+		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
+	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+	if (set_macs(skb, fib.dmac, fib.smac))
+		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
 static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 {
 	const struct endpoint_info *peer;
 	struct iphdr *ip;
 	struct flow f;
 	__be32 daddr;
+	__u8 proto;
 	void *data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip));
 
 	if (!data)
@@ -291,6 +340,7 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 	if (ip->saddr != config.ip)
 		return drop(config.slot, DROP_SPOOFED_IP, DIR_FROM_CONTAINER);
 	daddr = ip->daddr;
+	proto = ip->protocol;
 
 	peer = bpf_map_lookup_elem(&bpfnet_endpoints, &daddr);
 	if (peer) {
@@ -316,6 +366,11 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 			return drop(config.slot, DROP_INTERNAL_NETWORK, DIR_FROM_CONTAINER);
 	} else if (parse_flow(skb, ip, &f) == 0) {
 		return beyond_network(skb, &f);
+	} else if (proto == IPPROTO_ICMP) {
+		int verdict = icmp_error_out(skb);
+
+		if (verdict >= 0)
+			return verdict;
 	}
 	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 	return TC_ACT_OK; /* the gateway, the host and beyond: the host stack routes it */

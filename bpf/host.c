@@ -4,8 +4,9 @@
  * Program on the ingress of each host uplink. From the wire, only two
  * things reach a container: replies to its masqueraded flows and
  * connections to its published ports. Both are translated here and handed
- * straight to the container with bpf_redirect_peer; anything else
- * addressed to a container is dropped and counted.
+ * straight to the container with bpf_redirect_peer, as are ICMP errors
+ * about them; anything else addressed to a container is dropped and
+ * counted.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -21,6 +22,7 @@
 #include "lib/ct.h"
 #include "lib/nat.h"
 #include "lib/ports.h"
+#include "lib/icmp.h"
 
 /* HOST_SLOT counts drops that belong to no endpoint. */
 enum { HOST_SLOT = 0 };
@@ -45,6 +47,55 @@ static __always_inline int deliver_as_is(struct __sk_buff *skb, const struct end
 	return bpf_redirect_peer(ep->ifindex, 0);
 }
 
+/* icmp_error_in hands an ICMP error about a container's flow to the
+ * container: the quote is a packet the host put on the wire, so its
+ * reverse finds the flow's reply entry (a masqueraded or unmasqueraded
+ * flow), or its source is a published port with a flow to the quoted
+ * destination. -1: the error is about no container's flow. */
+static __always_inline int icmp_error_in(struct __sk_buff *skb)
+{
+	struct endpoint_info *ep;
+	struct icmp_error err;
+	struct port_target *t;
+	struct ct_entry *e;
+	struct ct_key key;
+	__u32 addr;
+	__u16 port;
+
+	if (parse_icmp_error(skb, &err))
+		return -1;
+	key = ct_reverse(&err.quoted);
+	e = ct_live(&key);
+	if (e && (e->kind == CT_SNAT_REPLY || e->kind == CT_ROUTED_REPLY)) {
+		addr = e->nat_addr;
+		port = e->nat_port;
+		ep = bpf_map_lookup_elem(&bpfnet_endpoints, &addr);
+		if (!ep)
+			return -1;
+		if (e->kind == CT_ROUTED_REPLY)
+			return deliver_as_is(skb, ep);
+	} else {
+		t = published_to_host(err.quoted.saddr, err.quoted.sport, err.quoted.proto);
+		if (!t)
+			return -1;
+		addr = t->ip;
+		port = t->port;
+		key = (struct ct_key){
+			.saddr = addr, .daddr = err.quoted.daddr,
+			.sport = port, .dport = err.quoted.dport, .proto = err.quoted.proto,
+		};
+		e = ct_live(&key);
+		if (!e || e->kind != CT_DNAT_REPLY)
+			return -1;
+		ep = bpf_map_lookup_elem(&bpfnet_endpoints, &addr);
+		if (!ep)
+			return -1;
+	}
+	if (icmp_error_nat(skb, &err, 1, addr, port))
+		return drop(ep->slot, DROP_MALFORMED, DIR_TO_CONTAINER);
+	return deliver_as_is(skb, ep);
+}
+
 SEC("tc")
 int bpfnet_from_uplink(struct __sk_buff *skb)
 {
@@ -62,6 +113,16 @@ int bpfnet_from_uplink(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	ip = data + IP_OFF;
 
+	if (ip->protocol == IPPROTO_ICMP) {
+		int verdict = icmp_error_in(skb);
+
+		if (verdict >= 0)
+			return verdict;
+		data = frame(skb, IP_OFF + sizeof(*ip));
+		if (!data)
+			return TC_ACT_OK;
+		ip = data + IP_OFF;
+	}
 	if (parse_flow(skb, ip, &f) == 0) {
 		__u64 now = bpf_ktime_get_ns();
 

@@ -140,6 +140,15 @@ static __always_inline struct ct_entry *ct_lookup(const struct ct_key *key, cons
 	return e;
 }
 
+/* ct_live returns the entry for key if it has not expired, untouched: an
+ * ICMP error is no sign of life of the flow it is about. */
+static __always_inline struct ct_entry *ct_live(const struct ct_key *key)
+{
+	struct ct_entry *e = bpf_map_lookup_elem(&bpfnet_ct, key);
+
+	return e && e->expires >= bpf_ktime_get_ns() ? e : NULL;
+}
+
 /* ct_store writes an entry for key. flags is BPF_ANY or BPF_NOEXIST. */
 static __always_inline int ct_store(const struct ct_key *key, const struct flow *f, __u64 now,
 				    enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex, __u64 flags)

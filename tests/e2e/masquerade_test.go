@@ -5,7 +5,9 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	tu "github.com/bpfnet/bpfnet/tests/testutil"
 )
@@ -121,6 +123,26 @@ func TestMasquerade(t *testing.T) {
 			}
 		})
 
+		// The LAN answers a masqueraded datagram to a closed port with ICMP
+		// port unreachable, sent to the host's address: it must reach masq's
+		// socket as ECONNREFUSED, as it would through netfilter's NAT.
+		t.Run("icmp-error", func(t *testing.T) {
+			conn, err := tu.Dial(c.Netns(), "udp", tu.LANClientIP+":7009", answerWithin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte("anyone?")); err != nil {
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(answerWithin))
+			_, err = conn.Read(make([]byte, 16))
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Errorf("masq's datagram to a closed LAN port: read gave %v, want connection refused (the ICMP error); drops %+v",
+					err, in.Stats("masq", "out").Drops)
+			}
+		})
+
 		t.Run("masquerade-off", func(t *testing.T) {
 			if err := tu.AddRoute(lan, "10.89.0.0/24", tu.LANHostIP); err != nil {
 				t.Fatal(err)
@@ -174,4 +196,43 @@ type flow struct {
 	Proto         uint8
 	Src, Dst, NAT netip.AddrPort
 	Kind          string
+}
+
+// TestPublishedPortICMPError: a datagram from the LAN to a published UDP
+// port where the container listens on nothing draws the container's ICMP
+// port unreachable, which must reach the client from the host's address
+// and about the address it used (so its socket learns ECONNREFUSED), with
+// the container's own address never on the LAN.
+func TestPublishedPortICMPError(t *testing.T) {
+	t.Parallel()
+	tu.ForEachAttach(t, func(t *testing.T, in *tu.Instance) {
+		t.Parallel()
+		lan := tu.NewLAN(t, in)
+		in.MustRun("network", "create", "pub")
+		c := in.CreateContainer("quiet", "--network", "pub", "-p", "8089:89/udp")
+		cIP := in.On(c, "pub").IPAddress
+
+		sniff, err := tu.Sniff(lan, "uplinkp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := tu.Dial(lan, "udp", tu.LANHostIP+":8089", answerWithin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.Write([]byte("anyone?")); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(answerWithin))
+		_, err = conn.Read(make([]byte, 16))
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("LAN -> published 8089/udp with nothing listening: read gave %v, want connection refused; quiet's drops %+v",
+				err, in.Stats("quiet", "pub").Drops)
+		}
+		frames := sniff.Stop()
+		if n := tu.CountIPv4(frames, cIP, tu.LANClientIP); n > 0 {
+			t.Errorf("%d packets from quiet's own address %s reached the LAN", n, cIP)
+		}
+	})
 }
