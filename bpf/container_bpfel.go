@@ -120,6 +120,21 @@ type ContainerEndpointStats struct {
 	TxBytes   uint64
 }
 
+type ContainerFragKey struct {
+	_     structs.HostLayout
+	Saddr uint32
+	Daddr uint32
+	Id    uint16
+	Proto uint8
+	Pad   uint8
+}
+
+type ContainerFragPorts struct {
+	_     structs.HostLayout
+	Sport uint16
+	Dport uint16
+}
+
 type ContainerHostNetns struct {
 	_         structs.HostLayout
 	Cookie    uint64
@@ -172,6 +187,7 @@ const (
 	ContainerMapBpfnetDrops          = "bpfnet_drops"
 	ContainerMapBpfnetEndpointState  = "bpfnet_endpoint_state"
 	ContainerMapBpfnetEndpoints      = "bpfnet_endpoints"
+	ContainerMapBpfnetFrags          = "bpfnet_frags"
 	ContainerMapBpfnetHostIps        = "bpfnet_host_ips"
 	ContainerMapBpfnetHostNetns      = "bpfnet_host_netns"
 	ContainerMapBpfnetPorts          = "bpfnet_ports"
@@ -237,6 +253,7 @@ type ContainerMapSpecs struct {
 	BpfnetDrops         *ebpf.MapSpec `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.MapSpec `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
+	BpfnetFrags         *ebpf.MapSpec `ebpf:"bpfnet_frags"`
 	BpfnetHostIps       *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.MapSpec `ebpf:"bpfnet_ports"`
@@ -276,6 +293,7 @@ type ContainerMaps struct {
 	BpfnetDrops         *ebpf.Map `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.Map `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.Map `ebpf:"bpfnet_endpoints"`
+	BpfnetFrags         *ebpf.Map `ebpf:"bpfnet_frags"`
 	BpfnetHostIps       *ebpf.Map `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.Map `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.Map `ebpf:"bpfnet_ports"`
@@ -290,6 +308,7 @@ func (m *ContainerMaps) Close() error {
 		m.BpfnetDrops,
 		m.BpfnetEndpointState,
 		m.BpfnetEndpoints,
+		m.BpfnetFrags,
 		m.BpfnetHostIps,
 		m.BpfnetHostNetns,
 		m.BpfnetPorts,

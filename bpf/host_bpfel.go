@@ -20,6 +20,7 @@ const (
 	HostMapBpfnetDrops         = "bpfnet_drops"
 	HostMapBpfnetEndpointState = "bpfnet_endpoint_state"
 	HostMapBpfnetEndpoints     = "bpfnet_endpoints"
+	HostMapBpfnetFrags         = "bpfnet_frags"
 	HostMapBpfnetHostIps       = "bpfnet_host_ips"
 	HostMapBpfnetHostNetns     = "bpfnet_host_netns"
 	HostMapBpfnetPorts         = "bpfnet_ports"
@@ -82,6 +83,7 @@ type HostMapSpecs struct {
 	BpfnetDrops         *ebpf.MapSpec `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.MapSpec `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
+	BpfnetFrags         *ebpf.MapSpec `ebpf:"bpfnet_frags"`
 	BpfnetHostIps       *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.MapSpec `ebpf:"bpfnet_ports"`
@@ -120,6 +122,7 @@ type HostMaps struct {
 	BpfnetDrops         *ebpf.Map `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.Map `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.Map `ebpf:"bpfnet_endpoints"`
+	BpfnetFrags         *ebpf.Map `ebpf:"bpfnet_frags"`
 	BpfnetHostIps       *ebpf.Map `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.Map `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.Map `ebpf:"bpfnet_ports"`
@@ -134,6 +137,7 @@ func (m *HostMaps) Close() error {
 		m.BpfnetDrops,
 		m.BpfnetEndpointState,
 		m.BpfnetEndpoints,
+		m.BpfnetFrags,
 		m.BpfnetHostIps,
 		m.BpfnetHostNetns,
 		m.BpfnetPorts,

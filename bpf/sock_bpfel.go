@@ -20,6 +20,7 @@ const (
 	SockMapBpfnetDrops         = "bpfnet_drops"
 	SockMapBpfnetEndpointState = "bpfnet_endpoint_state"
 	SockMapBpfnetEndpoints     = "bpfnet_endpoints"
+	SockMapBpfnetFrags         = "bpfnet_frags"
 	SockMapBpfnetHostIps       = "bpfnet_host_ips"
 	SockMapBpfnetHostNetns     = "bpfnet_host_netns"
 	SockMapBpfnetPorts         = "bpfnet_ports"
@@ -86,6 +87,7 @@ type SockMapSpecs struct {
 	BpfnetDrops         *ebpf.MapSpec `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.MapSpec `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
+	BpfnetFrags         *ebpf.MapSpec `ebpf:"bpfnet_frags"`
 	BpfnetHostIps       *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.MapSpec `ebpf:"bpfnet_ports"`
@@ -124,6 +126,7 @@ type SockMaps struct {
 	BpfnetDrops         *ebpf.Map `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.Map `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.Map `ebpf:"bpfnet_endpoints"`
+	BpfnetFrags         *ebpf.Map `ebpf:"bpfnet_frags"`
 	BpfnetHostIps       *ebpf.Map `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.Map `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.Map `ebpf:"bpfnet_ports"`
@@ -138,6 +141,7 @@ func (m *SockMaps) Close() error {
 		m.BpfnetDrops,
 		m.BpfnetEndpointState,
 		m.BpfnetEndpoints,
+		m.BpfnetFrags,
 		m.BpfnetHostIps,
 		m.BpfnetHostNetns,
 		m.BpfnetPorts,

@@ -116,6 +116,7 @@ var mapLayouts = map[string][2]any{
 	bpf.ContainerMapBpfnetDrops:         {bpf.ContainerDropKey{}, uint64(0)},
 	bpf.ContainerMapBpfnetPorts:         {bpf.ContainerPortKey{}, bpf.ContainerPortTarget{}},
 	bpf.ContainerMapBpfnetCt:            {bpf.ContainerCtKey{}, bpf.ContainerCtEntry{}},
+	bpf.ContainerMapBpfnetFrags:         {bpf.ContainerFragKey{}, bpf.ContainerFragPorts{}},
 	bpf.ContainerMapBpfnetUplinks:       {uint32(0), bpf.ContainerUplinkInfo{}},
 	bpf.ContainerMapBpfnetHostIps:       {uint32(0), uint8(0)},
 	bpf.ContainerMapBpfnetUdpRev:        {bpf.ContainerUdpRevKey{}, bpf.ContainerPortTarget{}},

@@ -139,6 +139,22 @@ struct ct_key {
 	__u8 pad[3];
 };
 
+/* Key of bpfnet_frags: one IPv4 datagram in fragments, as on the wire. */
+struct frag_key {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* Value of bpfnet_frags: the ports of the datagram, which only its first
+ * fragment carries (ICMP echo: the identifier, as in ct_key). */
+struct frag_ports {
+	__u16 sport;
+	__u16 dport;
+};
+
 /* Value of bpfnet_ct. */
 struct ct_entry {
 	__u64 expires;    /* bpf_ktime_get_ns() deadline; past it the entry is free */

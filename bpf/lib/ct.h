@@ -33,6 +33,7 @@ struct flow {
 	__u8 tos;
 	__u8 ttl;
 	__u8 tcp_flags;    /* the 13th byte of the TCP header: FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10 */
+	__u8 no_l4;        /* a fragment after the first: ports from bpfnet_frags, no L4 header here */
 };
 
 enum {
@@ -53,17 +54,28 @@ enum {
 	ICMP_HDR_LEN = 8,
 };
 
+enum {
+	IP_MF = 0x2000,
+	IP_OFFSET = 0x1fff,
+};
+
 /* parse_flow fills f from the IPv4 header at ip (after Ethernet). It
- * returns 0 for unfragmented TCP, UDP and ICMP echo, -1 for anything NAT
- * leaves alone. It may pull data: packet pointers taken before are
- * invalid. */
+ * returns 0 for TCP, UDP and ICMP echo, -1 for anything NAT leaves alone.
+ * A datagram in fragments is one flow: its first fragment carries the
+ * ports and records them in bpfnet_frags, where the later ones find them
+ * (as Cilium's fragment tracking; a later fragment that overtakes the
+ * first is not translated). It may pull data: packet pointers taken
+ * before are invalid. */
 static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, struct flow *f)
 {
+	struct frag_key fk = {};
+	struct frag_ports *fp;
+	__u16 frag;
 	__u8 *l4;
 	void *data;
 
-	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)))
-		return -1; /* options or fragments: not translated */
+	if (ip->ihl != 5)
+		return -1; /* options: not translated */
 	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP && ip->protocol != IPPROTO_ICMP)
 		return -1;
 	__builtin_memset(f, 0, sizeof(*f)); /* the key's padding is hashed too */
@@ -74,6 +86,20 @@ static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, s
 	f->ttl = ip->ttl;
 	f->tot_len = bpf_ntohs(ip->tot_len);
 	f->l4_off = sizeof(struct ethhdr) + sizeof(*ip);
+	frag = bpf_ntohs(ip->frag_off);
+	fk.saddr = ip->saddr;
+	fk.daddr = ip->daddr;
+	fk.id = ip->id;
+	fk.proto = ip->protocol;
+	if (frag & IP_OFFSET) {
+		fp = bpf_map_lookup_elem(&bpfnet_frags, &fk);
+		if (!fp)
+			return -1;
+		f->key.sport = fp->sport;
+		f->key.dport = fp->dport;
+		f->no_l4 = 1;
+		return 0;
+	}
 	switch (f->key.proto) {
 	case IPPROTO_TCP:
 		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + TCP_FLAGS_OFF + 1);
@@ -81,12 +107,16 @@ static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, s
 			return -1;
 		l4 = data + sizeof(struct ethhdr) + sizeof(*ip);
 		f->tcp_flags = l4[TCP_FLAGS_OFF];
+		f->key.sport = *(__u16 *)l4;
+		f->key.dport = *(__u16 *)(l4 + 2);
 		break;
 	case IPPROTO_UDP:
 		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + L4_PORTS_LEN);
 		if (!data)
 			return -1;
 		l4 = data + sizeof(struct ethhdr) + sizeof(*ip);
+		f->key.sport = *(__u16 *)l4;
+		f->key.dport = *(__u16 *)(l4 + 2);
 		break;
 	default:
 		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + ICMP_HDR_LEN);
@@ -98,11 +128,13 @@ static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, s
 		else if (l4[0] == ICMP_ECHOREPLY)
 			f->key.dport = *(__u16 *)(l4 + ICMP_ID_OFF);
 		else
-			return -1; /* errors are not translated (yet) */
-		return 0;
+			return -1; /* errors: lib/icmp.h */
 	}
-	f->key.sport = *(__u16 *)l4;
-	f->key.dport = *(__u16 *)(l4 + 2);
+	if (frag & IP_MF) {
+		struct frag_ports ports = { .sport = f->key.sport, .dport = f->key.dport };
+
+		bpf_map_update_elem(&bpfnet_frags, &fk, &ports, BPF_ANY);
+	}
 	return 0;
 }
 

@@ -29,8 +29,9 @@ static __always_inline __u32 l4_csum_off(const struct flow *f)
 /* nat_rewrite replaces the source (src != 0) or destination address and
  * port of the packet described by f. For ICMP echo the "port" is the
  * identifier, and the checksum covers no addresses. UDP's optional
- * checksum stays 0 when it was 0 (BPF_F_MARK_MANGLED_0). Packet pointers
- * are invalid afterwards. */
+ * checksum stays 0 when it was 0 (BPF_F_MARK_MANGLED_0). A fragment after
+ * the first has only its address rewritten. Packet pointers are invalid
+ * afterwards. */
 static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct flow *f, int src,
 				       __u32 new_addr, __u16 new_port)
 {
@@ -40,6 +41,8 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct flow 
 	__u16 old_port = src ? f->key.sport : f->key.dport;
 	__u64 l4flags = f->key.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 
+	if (f->no_l4)
+		goto l3; /* the first fragment took the port and checksum changes */
 	if (f->key.proto == IPPROTO_ICMP)
 		port_off = f->l4_off + ICMP_ID_OFF;
 	else if (bpf_l4_csum_replace(skb, l4_csum_off(f), old_addr, new_addr, l4flags | BPF_F_PSEUDO_HDR | 4))
@@ -50,6 +53,7 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct flow 
 		if (bpf_skb_store_bytes(skb, port_off, &new_port, 2, 0))
 			return -1;
 	}
+l3:
 	if (bpf_l3_csum_replace(skb, IP_OFF + offsetof(struct iphdr, check), old_addr, new_addr, 4))
 		return -1;
 	if (bpf_skb_store_bytes(skb, addr_off, &new_addr, 4, 0))

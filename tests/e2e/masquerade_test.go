@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -235,4 +236,55 @@ func TestPublishedPortICMPError(t *testing.T) {
 			t.Errorf("%d packets from quiet's own address %s reached the LAN", n, cIP)
 		}
 	})
+}
+
+// TestFragmentedDatagrams: UDP datagrams larger than the MTU (EDNS
+// answers, for one) cross the datapath in fragments both ways: a
+// container's to the LAN, masqueraded, and the LAN's to a published port.
+func TestFragmentedDatagrams(t *testing.T) {
+	t.Parallel()
+	tu.ForEachAttach(t, func(t *testing.T, in *tu.Instance) {
+		t.Parallel()
+		lan := tu.NewLAN(t, in)
+		lanSrv := tu.Serve(t, lan, "udp", tu.LANClientIP+":7002")
+		in.MustRun("network", "create", "pub")
+		c := in.CreateContainer("big", "--network", "pub", "-p", "8090:90/udp")
+		tu.Serve(t, c.Netns(), "udp", ":90")
+
+		for _, tt := range []struct{ what, from, to string }{
+			{"big -> LAN (masqueraded)", c.Netns(), lanSrv.Addr},
+			{"LAN -> published port", lan, tu.LANHostIP + ":8090"},
+		} {
+			if err := bigUDPEcho(tt.from, tt.to); err != nil {
+				t.Errorf("%s, 3000-byte datagrams: %v; big's drops %+v", tt.what, err, in.Stats("big", "pub").Drops)
+			}
+		}
+		peersAre(t, "big -> LAN", lanSrv, tu.LANHostIP)
+	})
+}
+
+// bigUDPEcho sends a 3000-byte datagram (three fragments at MTU 1500) and
+// wants it echoed whole.
+func bigUDPEcho(ns, addr string) error {
+	conn, err := tu.Dial(ns, "udp", addr, answerWithin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	msg := []byte(strings.Repeat("fragment me ", 250))
+	got := make([]byte, 4096)
+	for try := 0; try < 3; try++ {
+		if _, err := conn.Write(msg); err != nil {
+			return err
+		}
+		conn.SetReadDeadline(time.Now().Add(answerWithin / 3))
+		n, err := conn.Read(got)
+		if err == nil && string(got[:n]) == string(msg) {
+			return nil
+		}
+		if err == nil {
+			return fmt.Errorf("echo of %d bytes came back as %d different bytes", len(msg), n)
+		}
+	}
+	return fmt.Errorf("no echo of a %d-byte datagram", len(msg))
 }
