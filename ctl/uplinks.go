@@ -36,16 +36,18 @@ func (in *Instance) syncHost() error {
 		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
 			return err
 		}
-		// A host namespace made by `ip netns add` starts with lo down; 127.0.0.1
-		// (published ports, the socket programs' probe) needs it up.
-		if lo, err := netlink.LinkByName("lo"); err == nil && lo.Attrs().Flags&net.FlagUp == 0 {
-			if err := netlink.LinkSetUp(lo); err != nil {
-				return fmt.Errorf("bring up lo of the host namespace: %w", err)
-			}
-		}
 		links, err := linkList()
 		if err != nil {
 			return fmt.Errorf("list host devices: %w", err)
+		}
+		for _, l := range links {
+			// A host namespace made by `ip netns add` starts with lo down;
+			// 127.0.0.1 (published ports, the socket programs' probe) needs it up.
+			if l.Attrs().Name == "lo" && l.Attrs().Flags&net.FlagUp == 0 {
+				if err := netlink.LinkSetUp(l); err != nil {
+					return fmt.Errorf("bring up lo of the host namespace: %w", err)
+				}
+			}
 		}
 		addrs, err := addrsByLink()
 		if err != nil {
