@@ -278,26 +278,38 @@ static __always_inline int beyond_network(struct __sk_buff *skb, const struct fl
 	}
 }
 
+/* icmp_error_flow returns the entry of the translated flow that an ICMP
+ * error this container sends is about (a published port's, or a reply to
+ * a masqueraded flow), or NULL. The quote is a packet the container
+ * received; its reverse is the container's own direction of the flow. */
+static __always_inline struct ct_entry *icmp_error_flow(struct __sk_buff *skb, struct icmp_error *err)
+{
+	struct ct_entry *e;
+	struct ct_key key;
+
+	if (parse_icmp_error(skb, err) || err->quoted.proto == IPPROTO_ICMP || err->quoted.daddr != config.ip)
+		return NULL;
+	key = ct_reverse(&err->quoted);
+	e = ct_live(&key);
+	if (!e || (e->kind != CT_DNAT_REPLY && e->kind != CT_SNAT_ORIG))
+		return NULL;
+	return e;
+}
+
 /* icmp_error_out translates an ICMP error the container sends about a
- * packet it received translated (a published port's, or a reply to a
- * masqueraded flow), so that it names the addresses the other end used,
- * and routes it out. -1: not such an error, or not for another host; the
- * host stack takes it as it is. */
+ * translated flow, so that it names the addresses the other end used, and
+ * routes it out. -1: not such an error, or not for another host; the host
+ * stack takes it as it is. */
 static __always_inline int icmp_error_out(struct __sk_buff *skb)
 {
 	struct icmp_error err;
 	struct ct_entry *e;
-	struct ct_key key;
 	__u32 addr;
 	__u16 port;
 	int ret;
 
-	if (parse_icmp_error(skb, &err) || err.quoted.proto == IPPROTO_ICMP || err.quoted.daddr != config.ip)
-		return -1;
-	/* The quote's reverse is the container's own direction of the flow. */
-	key = ct_reverse(&err.quoted);
-	e = ct_live(&key);
-	if (!e || (e->kind != CT_DNAT_REPLY && e->kind != CT_SNAT_ORIG))
+	e = icmp_error_flow(skb, &err);
+	if (!e)
 		return -1;
 	addr = e->nat_addr;
 	port = e->nat_port;
@@ -351,6 +363,16 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 
 			if (e && e->kind == CT_DNAT_REPLY) {
 				if (nat_rewrite(skb, &f, 1, e->nat_addr, e->nat_port))
+					return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+				return to_peer(skb, peer);
+			}
+		} else if (proto == IPPROTO_ICMP && publishes_ports()) {
+			/* So do its errors about what came in that way. */
+			struct icmp_error err;
+			struct ct_entry *e = icmp_error_flow(skb, &err);
+
+			if (e && e->kind == CT_DNAT_REPLY) {
+				if (icmp_error_nat(skb, &err, 0, e->nat_addr, e->nat_port))
 					return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
 				return to_peer(skb, peer);
 			}

@@ -120,6 +120,27 @@ func TestUplinkPublishedPort(t *testing.T) {
 	}
 }
 
+// TestUplinkPublishedFlowCloses: the client's FIN marks the flow's entry
+// closing, and the ACK after it keeps it so (the entry is refreshed, not
+// written anew): a closed connection's entry lives 10 s, not 6 h.
+func TestUplinkPublishedFlowCloses(t *testing.T) {
+	f := newNAT(t)
+	f.publish(t, mapping("", 8080, protoTCP, epA, 80))
+	syn := fromWire(protoTCP, "192.0.2.1", 8080)
+	fin, ack := syn, syn
+	fin.tcpFlags, ack.tcpFlags = tcpFIN|tcpACK, tcpACK
+	entry := dnatEntry(syn, epA, 80, loIfindex, ctSYN)
+	for _, step := range []struct {
+		p       packet
+		closing bool
+		life    time.Duration
+	}{{syn, false, ctSYN}, {ack, false, ctTCP}, {fin, true, ctClosing}, {ack, true, ctClosing}} {
+		check(t, f.uplink, step.p.frame(), verdictRedirect)
+		entry.closing, entry.life = step.closing, step.life
+		f.checkCT(t, entry)
+	}
+}
+
 // TestUplinkNotPublished runs bpfnet_from_uplink on packets that no
 // mapping or flow lets in: to a container's own address they are dropped
 // on that container's slot, to the host they pass untouched.
