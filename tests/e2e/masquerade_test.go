@@ -128,17 +128,7 @@ func TestMasquerade(t *testing.T) {
 		// port unreachable, sent to the host's address: it must reach masq's
 		// socket as ECONNREFUSED, as it would through netfilter's NAT.
 		t.Run("icmp-error", func(t *testing.T) {
-			conn, err := tu.Dial(c.Netns(), "udp", tu.LANClientIP+":7009", answerWithin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			if _, err := conn.Write([]byte("anyone?")); err != nil {
-				t.Fatal(err)
-			}
-			conn.SetReadDeadline(time.Now().Add(answerWithin))
-			_, err = conn.Read(make([]byte, 16))
-			if !errors.Is(err, syscall.ECONNREFUSED) {
+			if err := readAfterSend(c.Netns(), tu.LANClientIP+":7009"); !errors.Is(err, syscall.ECONNREFUSED) {
 				t.Errorf("masq's datagram to a closed LAN port: read gave %v, want connection refused (the ICMP error); drops %+v",
 					err, in.Stats("masq", "out").Drops)
 			}
@@ -203,7 +193,8 @@ type flow struct {
 // port where the container listens on nothing draws the container's ICMP
 // port unreachable, which must reach the client from the host's address
 // and about the address it used (so its socket learns ECONNREFUSED), with
-// the container's own address never on the LAN.
+// the container's own address never on the LAN; the same for a neighbour
+// container that came through the host's address.
 func TestPublishedPortICMPError(t *testing.T) {
 	t.Parallel()
 	tu.ForEachAttach(t, func(t *testing.T, in *tu.Instance) {
@@ -217,23 +208,21 @@ func TestPublishedPortICMPError(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn, err := tu.Dial(lan, "udp", tu.LANHostIP+":8089", answerWithin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, err := conn.Write([]byte("anyone?")); err != nil {
-			t.Fatal(err)
-		}
-		conn.SetReadDeadline(time.Now().Add(answerWithin))
-		_, err = conn.Read(make([]byte, 16))
-		if !errors.Is(err, syscall.ECONNREFUSED) {
+		if err := readAfterSend(lan, tu.LANHostIP+":8089"); !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Errorf("LAN -> published 8089/udp with nothing listening: read gave %v, want connection refused; quiet's drops %+v",
 				err, in.Stats("quiet", "pub").Drops)
 		}
 		frames := sniff.Stop()
 		if n := tu.CountIPv4(frames, cIP, tu.LANClientIP); n > 0 {
 			t.Errorf("%d packets from quiet's own address %s reached the LAN", n, cIP)
+		}
+
+		// The same from a neighbour through the host's address (hairpin):
+		// the error goes back to it about the address it used.
+		asker := in.CreateContainer("asker", "--network", "pub")
+		if err := readAfterSend(asker.Netns(), tu.LANHostIP+":8089"); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("asker -> published 8089/udp through the host's address: read gave %v, want connection refused; quiet's drops %+v",
+				err, in.Stats("quiet", "pub").Drops)
 		}
 	})
 }
@@ -287,4 +276,21 @@ func bigUDPEcho(ns, addr string) error {
 		}
 	}
 	return fmt.Errorf("no echo of a %d-byte datagram", len(msg))
+}
+
+// readAfterSend sends a datagram from ns to addr on a connected socket and
+// returns what the next read gives: ECONNREFUSED once an ICMP port
+// unreachable about the datagram has reached the socket.
+func readAfterSend(ns, addr string) error {
+	conn, err := tu.Dial(ns, "udp", addr, answerWithin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("anyone?")); err != nil {
+		return err
+	}
+	conn.SetReadDeadline(time.Now().Add(answerWithin))
+	_, err = conn.Read(make([]byte, 16))
+	return err
 }
