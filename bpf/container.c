@@ -115,7 +115,7 @@ static __always_inline int hairpin_self(struct __sk_buff *skb, const struct flow
 		.sport = t->port, .dport = f->key.sport, .proto = f->key.proto,
 	};
 
-	if (ct_store(&reply, f, bpf_ktime_get_ns(), CT_HAIRPIN_SELF, f->key.daddr, f->key.dport, 0, BPF_ANY))
+	if (ct_keep(&reply, f, bpf_ktime_get_ns(), CT_HAIRPIN_SELF, f->key.daddr, f->key.dport, 0))
 		return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
 	if (nat_rewrite(skb, f, 1, config.gateway_ip, f->key.sport) || nat_rewrite(skb, f, 0, config.ip, t->port) ||
 	    set_dst_mac(skb, (const __u8 *)config.mac))
@@ -164,7 +164,7 @@ static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
 		.saddr = t->ip, .daddr = f->key.saddr,
 		.sport = t->port, .dport = f->key.sport, .proto = f->key.proto,
 	};
-	if (ct_store(&reply, f, bpf_ktime_get_ns(), CT_DNAT_REPLY, f->key.daddr, f->key.dport, 0, BPF_ANY))
+	if (ct_keep(&reply, f, bpf_ktime_get_ns(), CT_DNAT_REPLY, f->key.daddr, f->key.dport, 0))
 		return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
 	if (nat_rewrite(skb, f, 0, t->ip, t->port) || set_dst_mac(skb, peer->mac))
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
@@ -221,9 +221,7 @@ static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f
 			/* Routed as it is; the uplink lets in only replies it knows. */
 			struct ct_key reply = ct_reverse(&f->key);
 
-			/* Refresh in place; only a flow's first packet stores. */
-			if (!ct_lookup(&reply, f, now) &&
-			    ct_store(&reply, f, now, CT_ROUTED_REPLY, f->key.saddr, f->key.sport, 0, BPF_ANY))
+			if (ct_keep(&reply, f, now, CT_ROUTED_REPLY, f->key.saddr, f->key.sport, 0))
 				return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
 			goto stack;
 		}

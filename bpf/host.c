@@ -145,12 +145,7 @@ int bpfnet_from_uplink(struct __sk_buff *skb)
 			ep = bpf_map_lookup_elem(&bpfnet_endpoints, &t->ip);
 			if (!ep)
 				return drop(HOST_SLOT, DROP_NOT_PUBLISHED, DIR_TO_CONTAINER);
-			/* Refreshed in place: an update of an LRU entry takes a new
-			 * node and a lock, too much for every packet of the flow. */
-			e = ct_lookup(&reply, &f, now);
-			if ((!e || e->kind != CT_DNAT_REPLY || e->nat_addr != f.key.daddr || e->nat_port != f.key.dport ||
-			     e->ifindex != skb->ifindex) &&
-			    ct_store(&reply, &f, now, CT_DNAT_REPLY, f.key.daddr, f.key.dport, skb->ifindex, BPF_ANY))
+			if (ct_keep(&reply, &f, now, CT_DNAT_REPLY, f.key.daddr, f.key.dport, skb->ifindex))
 				return drop(HOST_SLOT, DROP_CT_INSERT, DIR_TO_CONTAINER);
 			return deliver(skb, &f, ep, t->ip, t->port);
 		}

@@ -193,3 +193,17 @@ static __always_inline int ct_store(const struct ct_key *key, const struct flow 
 	e.expires = now + ct_lifetime(f, e.closing);
 	return bpf_map_update_elem(&bpfnet_ct, key, &e, flags);
 }
+
+/* ct_keep makes key's entry say kind, nat_addr:nat_port and ifindex: an
+ * entry that already does is only refreshed in place. Writing it again for
+ * every packet would take a new LRU node and a lock each time, and forget
+ * that the flow is closing. */
+static __always_inline int ct_keep(const struct ct_key *key, const struct flow *f, __u64 now,
+				   enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex)
+{
+	struct ct_entry *e = ct_lookup(key, f, now);
+
+	if (e && e->kind == kind && e->nat_addr == nat_addr && e->nat_port == nat_port && e->ifindex == ifindex)
+		return 0;
+	return ct_store(key, f, now, kind, nat_addr, nat_port, ifindex, BPF_ANY);
+}

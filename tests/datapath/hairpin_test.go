@@ -3,6 +3,7 @@ package datapath
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/bpfnet/bpfnet/loader"
 )
@@ -50,6 +51,31 @@ func TestHairpin(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestHairpinFlowCloses: A's FIN to B's published port marks the reply
+// entry closing, and A's ACK after it keeps it so (refreshed in place, not
+// written anew with a 6 h life).
+func TestHairpinFlowCloses(t *testing.T) {
+	f := newNAT(t)
+	h := newHostNetns(t, f)
+	f.publish(t, mapping("", 8080, protoTCP, epB, 80))
+	h.do(t, func() {
+		a := load(t, f.d, epA)
+		syn := fromA(protoTCP, 50000, ap(hostIP, 8080), tcpSYN)
+		entry := ctFlow{proto: protoTCP, src: ap(epB.IP, 80), dst: syn.src, kind: dnatReply, nat: ap(hostIP, 8080)}
+		for _, step := range []struct {
+			flags   uint8
+			closing bool
+			life    time.Duration
+		}{{tcpSYN, false, ctSYN}, {tcpACK, false, ctTCP}, {tcpFIN | tcpACK, true, ctClosing}, {tcpACK, true, ctClosing}} {
+			p := syn
+			p.tcpFlags = step.flags
+			checkCtx(t, a.FromContainer, p.frame(), h.ctxA(), verdictRedirect)
+			entry.closing, entry.life = step.closing, step.life
+			f.checkCT(t, entry)
+		}
+	})
 }
 
 // TestHairpinReplyWithoutPublishesPorts: B's programs without
