@@ -115,7 +115,7 @@ func (in *Instance) open() (err error) {
 			fmt.Fprintln(in.opts.Stderr, "bpfnet:", p)
 		}
 	}
-	return nil
+	return in.reloadIfUpgraded()
 }
 
 // Close releases the store, the datapath's descriptors and the lock.

@@ -149,6 +149,28 @@ func (s *Store) Load() (*State, error) {
 	return st, nil
 }
 
+// Meta reads a value of the meta bucket ("" when missing).
+func (s *Store) Meta(key []byte) (string, error) {
+	var v string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v = string(tx.Bucket(bucketMeta).Get(key))
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("read store meta %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// PutMeta writes a value of the meta bucket.
+func (s *Store) PutMeta(key []byte, value string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(key, []byte(value)) })
+	if err != nil {
+		return fmt.Errorf("write store meta %s: %w", key, err)
+	}
+	return nil
+}
+
 // Change is a set of writes applied in one transaction.
 type Change struct {
 	PutNetworks      []*Network

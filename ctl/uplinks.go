@@ -95,7 +95,7 @@ func (in *Instance) syncHost() error {
 	if err != nil {
 		return err
 	}
-	if err := in.dp.AttachSockets(cgroup); err != nil {
+	if err := in.dp.AttachSockets(cgroup, false); err != nil {
 		return err
 	}
 	return in.learnHostNetns()

@@ -178,6 +178,9 @@ func (d *Datapath) containerSpec() (*ebpf.CollectionSpec, error) {
 	return d.spec, nil
 }
 
+// Version names the datapath this build loads (bpf.Version).
+func Version() string { return bpf.Version() }
+
 // Fresh is true when Open had to create the maps: the kernel holds none of
 // the state the store describes, so the caller must rebuild it.
 func (d *Datapath) Fresh() bool { return d.fresh }

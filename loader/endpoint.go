@@ -159,14 +159,10 @@ func (d *Datapath) unpin(path string) error {
 }
 
 // AttachEndpoint attaches ep's programs to its host-side veth, then makes ep
-// reachable by publishing it in the endpoint map. Call it from a thread in
-// the instance's host network namespace: ifindexes are per namespace.
+// reachable by publishing it in the endpoint map; its counters start at
+// zero. Call it from a thread in the instance's host network namespace:
+// ifindexes are per namespace.
 func (d *Datapath) AttachEndpoint(ep Endpoint) (err error) {
-	progs, err := d.LoadEndpointPrograms(ep)
-	if err != nil {
-		return err
-	}
-	defer progs.Close()
 	defer func() {
 		if err != nil {
 			d.unpinLinks(ep.Slot)
@@ -175,6 +171,19 @@ func (d *Datapath) AttachEndpoint(ep Endpoint) (err error) {
 	if err := d.ResetCounters(ep.Slot); err != nil {
 		return err
 	}
+	return d.attachEndpoint(ep)
+}
+
+// ReloadEndpoint replaces the programs of an attached endpoint with this
+// build's, in place; its counters go on.
+func (d *Datapath) ReloadEndpoint(ep Endpoint) error { return d.attachEndpoint(ep) }
+
+func (d *Datapath) attachEndpoint(ep Endpoint) error {
+	progs, err := d.LoadEndpointPrograms(ep)
+	if err != nil {
+		return err
+	}
+	defer progs.Close()
 	if err := d.attach(ep.HostIfindex, hook{ingress: false, prog: progs.ToContainer, name: bpf.ContainerProgBpfnetToContainer}, d.linkPin(endpointLink(ep.Slot, "egress"))); err != nil {
 		return err
 	}

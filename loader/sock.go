@@ -17,8 +17,9 @@ import (
 // published ports to the cgroup at cgroupPath (the cgroup v2 root). They
 // act on sockets of the host namespace only, once LearnHostNetns has told
 // them which that is. Their links are pinned; attaching again when the
-// pins exist does nothing.
-func (d *Datapath) AttachSockets(cgroupPath string) error {
+// pins exist does nothing, unless replace: then the programs are loaded
+// anew and swapped into the pinned links, with no moment without them.
+func (d *Datapath) AttachSockets(cgroupPath string, replace bool) error {
 	hooks := []struct {
 		prog   string
 		attach ebpf.AttachType
@@ -33,7 +34,7 @@ func (d *Datapath) AttachSockets(cgroupPath string) error {
 			missing = true
 		}
 	}
-	if !missing {
+	if !missing && !replace {
 		return nil
 	}
 	spec, err := bpf.LoadSock()
@@ -46,8 +47,13 @@ func (d *Datapath) AttachSockets(cgroupPath string) error {
 	}
 	defer coll.Close()
 	for _, h := range hooks {
-		if err := d.unpin(d.linkPin(h.prog)); err != nil {
-			return err
+		if l, err := link.LoadPinnedLink(d.linkPin(h.prog), nil); err == nil {
+			err = l.Update(coll.Programs[h.prog])
+			l.Close()
+			if err != nil {
+				return fmt.Errorf("replace %s on cgroup %s: %w", h.prog, cgroupPath, err)
+			}
+			continue
 		}
 		l, err := link.AttachCgroup(link.CgroupOptions{Path: cgroupPath, Attach: h.attach, Program: coll.Programs[h.prog]})
 		if err != nil {

@@ -310,21 +310,39 @@ func ForEachAttach(t *testing.T, fn func(t *testing.T, in *Instance)) {
 // mode says: cls_bpf filters under clsact for "tc", TCX links for "tcx".
 func (in *Instance) CheckAttached(hostIfname string) {
 	in.t.Helper()
+	count := map[string]int{}
+	for hook, ids := range in.AttachedPrograms(hostIfname) {
+		count[hook] = len(ids)
+	}
+	want := map[string]int{"tc ingress": 1, "tc egress": 1}
+	if in.Attach == "tcx" {
+		want = map[string]int{"tcx ingress": 1, "tcx egress": 1}
+	}
+	if !maps.Equal(count, want) {
+		in.t.Errorf("programs on %s with BPFNET_ATTACH=%q: got %v, want %v", hostIfname, in.Attach, count, want)
+	}
+}
+
+// AttachedPrograms returns the IDs of the programs on the device ifname of
+// the instance's host namespace, by hook: "tc ingress", "tc egress" (cls_bpf
+// filters), "tcx ingress", "tcx egress".
+func (in *Instance) AttachedPrograms(ifname string) map[string][]uint32 {
+	in.t.Helper()
 	h, err := Handle(in.HostNetns)
 	if err != nil {
 		in.t.Fatal(err)
 	}
 	defer h.Close()
-	l, err := h.LinkByName(hostIfname)
+	l, err := h.LinkByName(ifname)
 	if err != nil {
-		in.t.Fatalf("host veth %s: %v", hostIfname, err)
+		in.t.Fatalf("host device %s: %v", ifname, err)
 	}
-	count := map[string]int{}
+	ids := map[string][]uint32{}
 	for dir, parent := range map[string]uint32{"ingress": netlink.HANDLE_MIN_INGRESS, "egress": netlink.HANDLE_MIN_EGRESS} {
 		filters, _ := h.FilterList(l, parent)
 		for _, f := range filters {
-			if _, ok := f.(*netlink.BpfFilter); ok {
-				count["tc "+dir]++
+			if bf, ok := f.(*netlink.BpfFilter); ok {
+				ids["tc "+dir] = append(ids["tc "+dir], uint32(bf.Id))
 			}
 		}
 	}
@@ -335,21 +353,15 @@ func (in *Instance) CheckAttached(hostIfname string) {
 				if err != nil {
 					return err
 				}
-				if len(q.Programs) > 0 {
-					count["tcx "+dir] += len(q.Programs)
+				for _, p := range q.Programs {
+					ids["tcx "+dir] = append(ids["tcx "+dir], uint32(p.ID))
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			in.t.Fatalf("query tcx programs of %s: %v", hostIfname, err)
+			in.t.Fatalf("query tcx programs of %s: %v", ifname, err)
 		}
 	}
-	want := map[string]int{"tc ingress": 1, "tc egress": 1}
-	if in.Attach == "tcx" {
-		want = map[string]int{"tcx ingress": 1, "tcx egress": 1}
-	}
-	if !maps.Equal(count, want) {
-		in.t.Errorf("programs on %s with BPFNET_ATTACH=%q: got %v, want %v", hostIfname, in.Attach, count, want)
-	}
+	return ids
 }
