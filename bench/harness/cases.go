@@ -74,11 +74,16 @@ func (h *harness) buildCases(t *topologies) []*benchCase {
 			sys("docker-nat", d.hostLocalTarget(), nil, rc...),
 			proxySys(d, rc...),
 			t.bpfSys(b.hostLocalTarget, rc...),
+			// The ceiling, paired round by round: client and server on one
+			// loopback, no datapath and no second namespace at all.
+			sys("loopback", t.lim.loopbackTarget(), nil, rc...),
 		},
 		ratios: []ratioDef{
 			{mRR, "bpfnet", "docker-proxy", 2.5}, {mCRR, "bpfnet", "docker-proxy", 5},
 			{mRR, "bpfnet", "docker-nat", 0}, {mCRR, "bpfnet", "docker-nat", 0},
 			{mRR, "docker-nat", "docker-proxy", 0}, {mCRR, "docker-nat", "docker-proxy", 0},
+			{mRR, "loopback", "docker-proxy", 0}, {mCRR, "loopback", "docker-proxy", 0},
+			{mCRR, "bpfnet", "loopback", 0},
 		},
 	}
 	hl.after = func(res *caseResult) {
