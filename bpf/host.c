@@ -85,8 +85,8 @@ static __always_inline int icmp_error_in(struct __sk_buff *skb)
 			.sport = port, .dport = err.quoted.dport, .proto = err.quoted.proto,
 		};
 		e = ct_live(&key);
-		if (!e || e->kind != CT_DNAT_REPLY)
-			return -1;
+		if (!e || e->kind != CT_DNAT_REPLY || e->nat_addr != err.quoted.saddr || e->nat_port != err.quoted.sport)
+			return -1; /* no such flow through this address */
 		ep = bpf_map_lookup_elem(&bpfnet_endpoints, &addr);
 		if (!ep)
 			return -1;
