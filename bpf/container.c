@@ -196,6 +196,18 @@ static __always_inline int snat_port(const struct flow *f, __u32 nat_addr, __u64
 	return DROP_NAT_NO_PORT;
 }
 
+/* send_routed sends a packet the datapath routed itself (TTL decremented,
+ * translated) out of the device fib chose. */
+static __always_inline int send_routed(struct __sk_buff *skb, const struct bpf_fib_lookup *fib, int fib_ret)
+{
+	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
+	if (fib_ret == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
+	if (set_macs(skb, fib->dmac, fib->smac))
+		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+	return bpf_redirect(fib->ifindex, 0);
+}
+
 /* route_out translates a flow leaving for another host and sends it to the
  * device the host's routing table chose. */
 static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f,
@@ -236,12 +248,7 @@ static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f
 		goto stack;
 	if (nat_rewrite(skb, f, 1, nat_addr, nat_port))
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
-	if (fib_ret == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
-	if (set_macs(skb, fib->dmac, fib->smac))
-		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	return bpf_redirect(fib->ifindex, 0);
+	return send_routed(skb, fib, fib_ret);
 stack:
 	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 	return TC_ACT_OK;
@@ -327,12 +334,36 @@ static __always_inline int icmp_error_out(struct __sk_buff *skb)
 		return -1;
 	if (icmp_error_nat(skb, &err, 0, addr, port))
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
-	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
-	if (set_macs(skb, fib.dmac, fib.smac))
+	return send_routed(skb, &fib, ret);
+}
+
+/* reply_through_host sends back to peer, with the host's address and
+ * port it used, a reply from a published port (or an ICMP error about
+ * what came in that way) to a container that came in through the host.
+ * -1: not such a packet. */
+static __always_inline int reply_through_host(struct __sk_buff *skb, struct iphdr *ip, __u8 proto,
+					      const struct endpoint_info *peer)
+{
+	struct icmp_error err;
+	struct ct_entry *e;
+	struct flow f;
+
+	if (parse_flow(skb, ip, &f) == 0) {
+		e = ct_lookup(&f.key, &f, bpf_ktime_get_ns());
+		if (!e || e->kind != CT_DNAT_REPLY)
+			return -1;
+		if (nat_rewrite(skb, &f, 1, e->nat_addr, e->nat_port))
+			return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
+		return to_peer(skb, peer);
+	}
+	if (proto != IPPROTO_ICMP)
+		return -1;
+	e = icmp_error_flow(skb, &err);
+	if (!e || e->kind != CT_DNAT_REPLY)
+		return -1;
+	if (icmp_error_nat(skb, &err, 0, e->nat_addr, e->nat_port))
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	return bpf_redirect(fib.ifindex, 0);
+	return to_peer(skb, peer);
 }
 
 static __always_inline int from_container_ipv4(struct __sk_buff *skb)
@@ -356,24 +387,11 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 	if (peer) {
 		/* A reply from a published port to a container that came in
 		 * through the host's address goes back with that address. */
-		if (publishes_ports() && parse_flow(skb, ip, &f) == 0) {
-			struct ct_entry *e = ct_lookup(&f.key, &f, bpf_ktime_get_ns());
+		if (publishes_ports()) {
+			int verdict = reply_through_host(skb, ip, proto, peer);
 
-			if (e && e->kind == CT_DNAT_REPLY) {
-				if (nat_rewrite(skb, &f, 1, e->nat_addr, e->nat_port))
-					return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-				return to_peer(skb, peer);
-			}
-		} else if (proto == IPPROTO_ICMP && publishes_ports()) {
-			/* So do its errors about what came in that way. */
-			struct icmp_error err;
-			struct ct_entry *e = icmp_error_flow(skb, &err);
-
-			if (e && e->kind == CT_DNAT_REPLY) {
-				if (icmp_error_nat(skb, &err, 0, e->nat_addr, e->nat_port))
-					return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-				return to_peer(skb, peer);
-			}
+			if (verdict >= 0)
+				return verdict;
 		}
 		if (peer->network != config.network)
 			return drop(config.slot, DROP_OTHER_NETWORK, DIR_FROM_CONTAINER);

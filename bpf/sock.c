@@ -62,8 +62,12 @@ static __always_inline struct port_target *redirect(struct bpf_sock_addr *ctx)
 	if (ctx->protocol == IPPROTO_UDP) {
 		struct udp_rev_key key = { .cookie = bpf_get_socket_cookie(ctx), .ip = t->ip, .port = t->port };
 		struct port_target orig = { .ip = ip, .port = port };
+		struct port_target *known = bpf_map_lookup_elem(&bpfnet_udp_rev, &key);
 
-		bpf_map_update_elem(&bpfnet_udp_rev, &key, &orig, BPF_ANY);
+		/* sendmsg runs per datagram: write the LRU map only when the
+		 * socket sends somewhere new. */
+		if (!known || known->ip != ip || known->port != port)
+			bpf_map_update_elem(&bpfnet_udp_rev, &key, &orig, BPF_ANY);
 	}
 	return t;
 }

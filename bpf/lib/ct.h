@@ -59,6 +59,14 @@ enum {
 	IP_OFFSET = 0x1fff,
 };
 
+/* frag_key_of is the bpfnet_frags key of the datagram f belongs to. */
+static __always_inline struct frag_key frag_key_of(const struct flow *f, __u16 id)
+{
+	struct frag_key k = { .saddr = f->key.saddr, .daddr = f->key.daddr, .id = id, .proto = f->key.proto };
+
+	return k;
+}
+
 /* parse_flow fills f from the IPv4 header at ip (after Ethernet). It
  * returns 0 for TCP, UDP and ICMP echo, -1 for anything NAT leaves alone.
  * A datagram in fragments is one flow: its first fragment carries the
@@ -68,9 +76,8 @@ enum {
  * before are invalid. */
 static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, struct flow *f)
 {
-	struct frag_key fk = {};
 	struct frag_ports *fp;
-	__u16 frag;
+	__u16 frag, id;
 	__u8 *l4;
 	void *data;
 
@@ -87,11 +94,10 @@ static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, s
 	f->tot_len = bpf_ntohs(ip->tot_len);
 	f->l4_off = sizeof(struct ethhdr) + sizeof(*ip);
 	frag = bpf_ntohs(ip->frag_off);
-	fk.saddr = ip->saddr;
-	fk.daddr = ip->daddr;
-	fk.id = ip->id;
-	fk.proto = ip->protocol;
+	id = ip->id; /* read now: pulling data below invalidates ip */
 	if (frag & IP_OFFSET) {
+		struct frag_key fk = frag_key_of(f, id);
+
 		fp = bpf_map_lookup_elem(&bpfnet_frags, &fk);
 		if (!fp)
 			return -1;
@@ -131,6 +137,7 @@ static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, s
 			return -1; /* errors: lib/icmp.h */
 	}
 	if (frag & IP_MF) {
+		struct frag_key fk = frag_key_of(f, id);
 		struct frag_ports ports = { .sport = f->key.sport, .dport = f->key.dport };
 
 		bpf_map_update_elem(&bpfnet_frags, &fk, &ports, BPF_ANY);
