@@ -105,7 +105,10 @@ func (in *Instance) open() (err error) {
 	if err := in.syncHost(); err != nil {
 		return err
 	}
-	if in.dp.Fresh() && len(in.state.Containers) > 0 {
+	if !in.dp.Fresh() {
+		return in.reloadIfUpgraded()
+	}
+	if len(in.state.Containers) > 0 {
 		fmt.Fprintln(in.opts.Stderr, "bpfnet: the datapath was gone (a reboot?): rebuilding it from the store")
 		problems, err := in.reconcile(true)
 		if err != nil {
@@ -115,7 +118,8 @@ func (in *Instance) open() (err error) {
 			fmt.Fprintln(in.opts.Stderr, "bpfnet:", p)
 		}
 	}
-	return in.reloadIfUpgraded()
+	// Every program now running was loaded by this build.
+	return in.recordDatapath()
 }
 
 // Close releases the store, the datapath's descriptors and the lock.

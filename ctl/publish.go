@@ -155,8 +155,8 @@ func (in *Instance) unpublishPorts(c *Container, ms []ports.Mapping) error {
 		errs = append(errs, in.dp.UnpublishPort(datapathPort(m, portTarget(c))))
 	}
 	// Every flow of the container goes, those through its ports included.
-	for _, ep := range c.Endpoints {
-		_, err := in.dp.FlushConntrack(ep.IP)
+	if ips := endpointIPs(c); len(ips) > 0 {
+		_, err := in.dp.FlushConntrack(ips...)
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

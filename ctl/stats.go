@@ -48,21 +48,26 @@ func (in *Instance) Conntrack() ([]loader.Flow, error) { return in.dp.Conntrack(
 // named.
 func (in *Instance) FlushConntrack(refs ...string) (int, error) {
 	if len(refs) == 0 {
-		return in.dp.FlushConntrack(netip.Addr{})
+		return in.dp.FlushConntrack()
 	}
-	total := 0
+	var ips []netip.Addr
 	for _, ref := range refs {
 		c, err := in.Container(ref)
 		if err != nil {
-			return total, err
+			return 0, err
 		}
-		for _, ep := range c.Endpoints {
-			n, err := in.dp.FlushConntrack(ep.IP)
-			total += n
-			if err != nil {
-				return total, err
-			}
-		}
+		ips = append(ips, endpointIPs(c)...)
 	}
-	return total, nil
+	if len(ips) == 0 {
+		return 0, nil // containers without bridge endpoints have no flows
+	}
+	return in.dp.FlushConntrack(ips...)
+}
+
+func endpointIPs(c *Container) []netip.Addr {
+	ips := make([]netip.Addr, 0, len(c.Endpoints))
+	for _, ep := range c.Endpoints {
+		ips = append(ips, ep.IP)
+	}
+	return ips
 }

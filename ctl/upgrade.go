@@ -34,6 +34,15 @@ func (in *Instance) reloadIfUpgraded() error {
 	return in.store.PutMeta(keyDatapath, want)
 }
 
+// recordDatapath notes that the kernel runs this build's programs.
+func (in *Instance) recordDatapath() error {
+	running, err := in.store.Meta(keyDatapath)
+	if err != nil || running == loader.Version() {
+		return err
+	}
+	return in.store.PutMeta(keyDatapath, loader.Version())
+}
+
 // reloadPrograms loads this build's programs in place of every attached
 // one: each endpoint's, each uplink's and the socket programs. An endpoint
 // whose veth is gone is left to `system repair`.

@@ -89,6 +89,39 @@ func pinLink(l link.Link, path string) error {
 	return nil
 }
 
+// bpfnet's cls_bpf filter sits at priority 1, handle 1 of clsact's ingress
+// or egress; on an uplink that slot may hold someone else's filter, which
+// bpfnet neither replaces nor removes.
+func tcFilterAttrs(ifindex int, ingress bool) netlink.FilterAttrs {
+	parent := uint32(netlink.HANDLE_MIN_EGRESS)
+	if ingress {
+		parent = netlink.HANDLE_MIN_INGRESS
+	}
+	return netlink.FilterAttrs{LinkIndex: ifindex, Parent: parent, Handle: 1, Priority: 1, Protocol: unix.ETH_P_ALL}
+}
+
+// tcSlotHolder names the cls_bpf filter in bpfnet's slot ("" if none).
+func tcSlotHolder(attrs netlink.FilterAttrs) (string, error) {
+	filters, err := netlink.FilterList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: attrs.LinkIndex}}, attrs.Parent)
+	if err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+			return "", nil // no clsact (yet), or the device is gone
+		}
+		return "", fmt.Errorf("list tc filters of ifindex %d: %w", attrs.LinkIndex, err)
+	}
+	for _, f := range filters {
+		a := f.Attrs()
+		if a.Handle != attrs.Handle || a.Priority != attrs.Priority {
+			continue
+		}
+		if bf, ok := f.(*netlink.BpfFilter); ok {
+			return bf.Name, nil
+		}
+		return "(not bpf)", nil
+	}
+	return "", nil
+}
+
 func attachTC(ifindex int, h hook) error {
 	qdisc := &netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifindex, Parent: netlink.HANDLE_CLSACT, Handle: netlink.MakeHandle(0xffff, 0)},
@@ -98,33 +131,31 @@ func attachTC(ifindex int, h hook) error {
 	if err := netlink.QdiscAdd(qdisc); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("add clsact qdisc to ifindex %d: %w", ifindex, err)
 	}
-	parent := uint32(netlink.HANDLE_MIN_EGRESS)
-	if h.ingress {
-		parent = netlink.HANDLE_MIN_INGRESS
+	attrs := tcFilterAttrs(ifindex, h.ingress)
+	holder, err := tcSlotHolder(attrs)
+	if err != nil {
+		return err
 	}
-	filter := &netlink.BpfFilter{
-		FilterAttrs: netlink.FilterAttrs{
-			LinkIndex: ifindex, Parent: parent, Handle: 1, Priority: 1, Protocol: unix.ETH_P_ALL,
-		},
-		Fd: h.prog.FD(), Name: h.name, DirectAction: true,
+	if holder != "" && holder != h.name {
+		return fmt.Errorf("attach %s to ifindex %d with tc: filter %q holds priority 1, handle 1; not replacing another program", h.name, ifindex, holder)
 	}
+	filter := &netlink.BpfFilter{FilterAttrs: attrs, Fd: h.prog.FD(), Name: h.name, DirectAction: true}
 	if err := netlink.FilterReplace(filter); err != nil {
 		return fmt.Errorf("attach %s to ifindex %d with tc: %w", h.name, ifindex, err)
 	}
 	return nil
 }
 
-// detachTC removes the filter attachTC added, if any.
-func detachTC(ifindex int, ingress bool) error {
-	parent := uint32(netlink.HANDLE_MIN_EGRESS)
-	if ingress {
-		parent = netlink.HANDLE_MIN_INGRESS
+// detachTC removes the filter attachTC added for the program name, if it
+// is there.
+func detachTC(ifindex int, ingress bool, name string) error {
+	attrs := tcFilterAttrs(ifindex, ingress)
+	holder, err := tcSlotHolder(attrs)
+	if err != nil || holder != name {
+		return err
 	}
-	filter := &netlink.BpfFilter{FilterAttrs: netlink.FilterAttrs{
-		LinkIndex: ifindex, Parent: parent, Handle: 1, Priority: 1, Protocol: unix.ETH_P_ALL,
-	}}
-	if err := netlink.FilterDel(filter); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.EINVAL) {
-		return fmt.Errorf("detach tc filter from ifindex %d: %w", ifindex, err)
+	if err := netlink.FilterDel(&netlink.BpfFilter{FilterAttrs: attrs}); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("detach tc filter %s from ifindex %d: %w", name, ifindex, err)
 	}
 	return nil
 }

@@ -69,18 +69,19 @@ func (d *Datapath) eachFlow(fn func(bpf.ContainerCtKey, bpf.ContainerCtEntry)) e
 	return nil
 }
 
-// FlushConntrack deletes the entries that mention ip as an address of the
-// tuple or as a translation (all entries when ip is zero), and returns how
-// many went. Removing a container or its ports flushes its flows, so no
-// stale entry sends a later flow to an old target.
-func (d *Datapath) FlushConntrack(ip netip.Addr) (int, error) {
-	var doomed []bpf.ContainerCtKey
-	want := uint32(0)
-	if ip.IsValid() {
-		want = ipKey(ip)
+// FlushConntrack deletes the entries that mention one of ips as an address
+// of the tuple or as a translation (all entries when ips is empty), in one
+// pass over the table, and returns how many went. Removing a container or
+// its ports flushes its flows, so no stale entry sends a later flow to an
+// old target.
+func (d *Datapath) FlushConntrack(ips ...netip.Addr) (int, error) {
+	want := make(map[uint32]bool, len(ips))
+	for _, ip := range ips {
+		want[ipKey(ip)] = true
 	}
+	var doomed []bpf.ContainerCtKey
 	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
-		if want == 0 || k.Saddr == want || k.Daddr == want || e.NatAddr == want {
+		if len(ips) == 0 || want[k.Saddr] || want[k.Daddr] || want[e.NatAddr] {
 			doomed = append(doomed, k)
 		}
 	})
@@ -121,7 +122,7 @@ func (d *Datapath) deleteFlows(keys []bpf.ContainerCtKey) (int, error) {
 		if err := d.ct.Delete(k); err == nil {
 			n++
 		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return n, fmt.Errorf("delete conntrack entry: %w", err)
+			return n, fmt.Errorf("delete conntrack entry %d %v:%d -> %v:%d: %w", k.Proto, keyIP(k.Saddr), portKey(k.Sport), keyIP(k.Daddr), portKey(k.Dport), err)
 		}
 	}
 	return n, nil

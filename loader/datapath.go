@@ -143,10 +143,11 @@ func (d *Datapath) openPinned() bool {
 
 // createMaps creates and pins the maps that are missing, from the object.
 func (d *Datapath) createMaps(sizes Sizes) error {
-	spec, err := d.containerSpec()
+	base, err := d.containerSpec()
 	if err != nil {
 		return err
 	}
+	spec := base.Copy()
 	if sizes.ConntrackEntries > 0 {
 		spec.Maps[bpf.ContainerMapBpfnetCt].MaxEntries = sizes.ConntrackEntries
 	}
@@ -166,7 +167,8 @@ func (d *Datapath) createMaps(sizes Sizes) error {
 	return nil
 }
 
-// containerSpec parses the container object once per process.
+// containerSpec parses the container object once per Datapath; callers
+// copy it before changing it.
 func (d *Datapath) containerSpec() (*ebpf.CollectionSpec, error) {
 	if d.spec == nil {
 		spec, err := bpf.LoadContainer()
@@ -196,12 +198,15 @@ func (d *Datapath) Close() {
 	}
 }
 
-// loadOptions gives a program collection the instance's maps.
+// loadOptions gives a program collection the instance's maps. spec must be
+// the caller's own (a copy): it takes the sizes of the pinned maps, which
+// --conntrack-entries may have made other than the object's.
 func (d *Datapath) loadOptions(spec *ebpf.CollectionSpec) *ebpf.CollectionOptions {
 	maps := map[string]*ebpf.Map{}
-	for name := range spec.Maps {
+	for name, ms := range spec.Maps {
 		if m, ok := d.maps[name]; ok {
 			maps[name] = m
+			ms.MaxEntries = m.MaxEntries()
 		}
 	}
 	return &ebpf.CollectionOptions{MapReplacements: maps}

@@ -17,6 +17,20 @@ func TestMapLayoutsCoverEveryPinnedMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The host and socket objects load against the container's pins.
+	for _, load := range []func() (*ebpf.CollectionSpec, error){bpf.LoadHost, bpf.LoadSock} {
+		other, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, ms := range other.Maps {
+			c, ok := spec.Maps[name]
+			if ms.Pinning == ebpf.PinByName && (!ok || c.Type != ms.Type || c.KeySize != ms.KeySize ||
+				c.ValueSize != ms.ValueSize || c.MaxEntries != ms.MaxEntries || c.Flags != ms.Flags) {
+				t.Errorf("pinned map %s of another object differs from the container object's", name)
+			}
+		}
+	}
 	pinned := 0
 	for name, ms := range spec.Maps {
 		if ms.Pinning != ebpf.PinByName {

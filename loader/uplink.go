@@ -23,7 +23,7 @@ func (d *Datapath) AttachUplink(ifindex int, ip netip.Addr) error {
 		return fmt.Errorf("load uplink program for ifindex %d: %w", ifindex, err)
 	}
 	defer objs.BpfnetFromUplink.Close()
-	pin := d.linkPin(fmt.Sprintf("uplink%d_ingress", ifindex))
+	pin := d.linkPin(uplinkLink(ifindex))
 	if err := d.attach(ifindex, hook{ingress: true, prog: objs.BpfnetFromUplink, name: bpf.HostProgBpfnetFromUplink}, pin); err != nil {
 		return err
 	}
@@ -33,6 +33,8 @@ func (d *Datapath) AttachUplink(ifindex int, ip netip.Addr) error {
 	}
 	return nil
 }
+
+func uplinkLink(ifindex int) string { return fmt.Sprintf("uplink%d_ingress", ifindex) }
 
 // Uplinks returns the registered uplinks and their masquerade addresses.
 func (d *Datapath) Uplinks() (map[int]netip.Addr, error) {
@@ -55,10 +57,10 @@ func (d *Datapath) DetachUplink(ifindex int) error {
 	if err := d.uplinks.Delete(uint32(ifindex)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("unregister uplink %d: %w", ifindex, err)
 	}
-	if err := d.unpin(d.linkPin(fmt.Sprintf("uplink%d_ingress", ifindex))); err != nil {
+	if err := d.unpin(d.linkPin(uplinkLink(ifindex))); err != nil {
 		return err
 	}
-	return detachTC(ifindex, true)
+	return detachTC(ifindex, true, bpf.HostProgBpfnetFromUplink)
 }
 
 // SetHostIPs replaces the set of addresses the host owns, which decides

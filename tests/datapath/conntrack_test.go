@@ -43,7 +43,11 @@ func TestConntrackAPI(t *testing.T) {
 
 	flush := func(ip netip.Addr, n int) {
 		t.Helper()
-		got, err := f.d.FlushConntrack(ip)
+		var ips []netip.Addr
+		if ip.IsValid() {
+			ips = append(ips, ip)
+		}
+		got, err := f.d.FlushConntrack(ips...)
 		if err != nil {
 			t.Fatalf("flush %v: %v", ip, err)
 		}
