@@ -80,12 +80,14 @@ func TestPortIndex(t *testing.T) {
 	if got := mustPorts(t, s, "web"); !reflect.DeepEqual(got, []ports.Mapping{web[2], web[1]}) {
 		t.Errorf("Ports(web) after removing 8080 = %v", got)
 	}
-	_ = s.WithPortIndex(func(held ports.Held) error {
+	if err := s.WithPortIndex(func(held ports.Held) error {
 		if held.Holds(netip.Addr{}, 8080, ports.TCP) {
 			t.Errorf("8080/tcp still held after its removal")
 		}
 		return nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Apply(Change{AddPorts: map[string][]ports.Mapping{"web": {mapping("192.0.2.1", 40004, 1, ports.TCP)}}}); err == nil {
 		t.Errorf("a binding api holds was given to web too")
 	}
@@ -93,14 +95,14 @@ func TestPortIndex(t *testing.T) {
 	if err := s.Apply(Change{DeleteContainers: []string{"api"}}); err != nil {
 		t.Fatal(err)
 	}
-	if has, _ := s.HasPorts("api"); has {
-		t.Errorf("api has ports after its deletion")
+	if has, err := s.HasPorts("api"); err != nil || has {
+		t.Errorf("api has ports after its deletion (%v)", err)
 	}
 	if err := s.Apply(Change{RemovePorts: map[string][]ports.Mapping{"web": web[1:]}}); err != nil {
 		t.Fatal(err)
 	}
-	if has, _ := s.HasPorts("web"); has {
-		t.Errorf("web has ports after removing them all")
+	if has, err := s.HasPorts("web"); err != nil || has {
+		t.Errorf("web has ports after removing them all (%v)", err)
 	}
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		if k, _ := tx.Bucket(bucketHostPorts).Cursor().First(); k != nil {
@@ -154,7 +156,9 @@ func TestStoreUpgradesSchema2(t *testing.T) {
 	}
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		var fields map[string]json.RawMessage
-		_ = json.Unmarshal(tx.Bucket(bucketContainers).Get([]byte("c1")), &fields)
+		if err := json.Unmarshal(tx.Bucket(bucketContainers).Get([]byte("c1")), &fields); err != nil {
+			t.Fatalf("container record after upgrade: %v", err)
+		}
 		if _, ok := fields["Ports"]; ok {
 			t.Errorf("the container record still has Ports: %s", tx.Bucket(bucketContainers).Get([]byte("c1")))
 		}

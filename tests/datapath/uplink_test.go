@@ -120,6 +120,23 @@ func TestUplinkPublishedPort(t *testing.T) {
 	}
 }
 
+// TestUplinkRoutedReply: with masquerading off, a reply to A's flow comes
+// in addressed to A itself; its routed-reply entry lets it through to A
+// untouched but for the MAC, where anything else to A is NOT_PUBLISHED.
+func TestUplinkRoutedReply(t *testing.T) {
+	f := newNAT(t)
+	reply := packet{dstMAC: upMAC, srcMAC: clientMAC, src: ap(client, 7000), dst: ap(epA.IP, 50000), proto: protoTCP, tcpFlags: tcpSYN | tcpACK}
+	entry := ctFlow{proto: protoTCP, src: reply.src, dst: reply.dst, kind: routedReply, nat: reply.dst, life: 5 * time.Second}
+	f.putCT(t, entry)
+	in := reply.frame()
+	want := reply
+	want.dstMAC = epA.MAC
+	checkFrame(t, check(t, f.uplink, in, verdictRedirect), want)
+	entry.life = ctTCP
+	f.checkCT(t, entry)
+	checkCounters(t, f.d, map[uint32]loader.Counters{epA.Slot: received(in)})
+}
+
 // TestUplinkPublishedFlowCloses: the client's FIN marks the flow's entry
 // closing, and the ACK after it keeps it so (the entry is refreshed, not
 // written anew): a closed connection's entry lives 10 s, not 6 h.

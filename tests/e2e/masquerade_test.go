@@ -143,8 +143,10 @@ func TestMasquerade(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := len(udpSrv.Peers())
-			err = tu.Echo(plain.Netns(), "udp", udpSrv.Addr, silentFor)
-			t.Logf("plain -> %s/udp: %v", udpSrv.Addr, err)
+			// The reply comes back through the uplink's routed-reply entry.
+			if err := tu.Echo(plain.Netns(), "udp", udpSrv.Addr, answerWithin); err != nil {
+				t.Errorf("plain -> %s/udp with masquerading off: %v; drops %+v", udpSrv.Addr, err, in.Stats("plain", "plain").Drops)
+			}
 			settle()
 			frames := sniff.Stop()
 			if got := tu.CountIPv4(frames, tu.LANHostIP, tu.LANClientIP); got > 0 {
@@ -154,6 +156,9 @@ func TestMasquerade(t *testing.T) {
 				t.Errorf("with enable_ip_masquerade=false no packet from %s reached the LAN", plainIP)
 			}
 			got := udpSrv.Peers()[n:]
+			if len(got) == 0 {
+				t.Errorf("with enable_ip_masquerade=false the LAN's server saw nothing from plain")
+			}
 			for _, p := range got {
 				if p.Addr().String() != plainIP {
 					t.Errorf("with enable_ip_masquerade=false the LAN's server saw %v, want %s", got, plainIP)
