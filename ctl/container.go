@@ -119,7 +119,7 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error
 		if err := in.publishPorts(c, published); err != nil {
 			return nil, err
 		}
-		undo.push(func() error { return in.unpublishPorts(c, published) })
+		undo.push(func() error { return in.dropPortEntries(c, published) })
 	}
 	ch := Change{PutContainers: []*Container{c}}
 	if len(published) > 0 {
@@ -186,7 +186,7 @@ func (in *Instance) RemoveContainer(ref string) error {
 	if err != nil {
 		return err
 	}
-	if err := in.unpublishPorts(c, published); err != nil {
+	if err := in.dropPortEntries(c, published); err != nil {
 		return fmt.Errorf("remove container %s: %w", c.Name, err)
 	}
 	for _, ep := range c.Endpoints {
@@ -221,13 +221,19 @@ func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) error {
 	case c.Endpoint(n.ID) != nil:
 		return fmt.Errorf("endpoint with name %s already exists in network %s", c.Name, n.Name)
 	}
+	before := portTarget(c)
 	ep, err := in.connect(c, n, ip, aliases)
 	if err != nil {
 		return err
 	}
-	if err := in.commit(Change{PutContainers: []*Container{c}}); err != nil {
+	err = in.retargetPorts(c, before)
+	if err == nil {
+		err = in.commit(Change{PutContainers: []*Container{c}})
+	}
+	if err != nil {
 		_ = in.disconnectKernel(c, n, ep)
 		c.Endpoints = c.Endpoints[:len(c.Endpoints)-1]
+		_ = in.retargetPorts(c, ep.IP)
 		return err
 	}
 	return nil
@@ -253,6 +259,14 @@ func (in *Instance) Disconnect(netRef, ctrRef string) error {
 	if err := in.disconnectKernel(c, n, ep); err != nil {
 		return err
 	}
+	// A container that lost its default route gets one through another of
+	// its networks.
+	if isNetns(c.Netns) {
+		if err := inNetnsPath(c.Netns, func() error { return in.restoreDefaultRoute(c, ep) }); err != nil {
+			return err
+		}
+	}
+	before := portTarget(c)
 	kept := c.Endpoints[:0]
 	for _, e := range c.Endpoints {
 		if e != ep {
@@ -260,6 +274,9 @@ func (in *Instance) Disconnect(netRef, ctrRef string) error {
 		}
 	}
 	c.Endpoints = kept
+	if err := in.retargetPorts(c, before); err != nil {
+		return err
+	}
 	return in.commit(Change{PutContainers: []*Container{c}})
 }
 

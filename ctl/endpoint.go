@@ -179,11 +179,14 @@ func configureHostSide(n *Network, ep *Endpoint, ifindex int) error {
 
 // disconnectKernel undoes connectKernel; pieces already gone are fine.
 // Deleting the veth takes its routes, neighbour entry, tc filters and the
-// container side with it. A container that loses its default route gets
-// one through another of its networks.
+// container side with it; the endpoint's flows go from conntrack, so none
+// sends a later flow to a reused address.
 func (in *Instance) disconnectKernel(c *Container, n *Network, ep *Endpoint) error {
-	err := in.inHost(func() error {
+	return in.inHost(func() error {
 		if err := in.dp.DetachEndpoint(datapathEndpoint(n, ep, 0, false)); err != nil {
+			return err
+		}
+		if _, err := in.dp.FlushConntrack(ep.IP); err != nil {
 			return err
 		}
 		link, err := netlink.LinkByName(ep.HostIfname)
@@ -195,10 +198,6 @@ func (in *Instance) disconnectKernel(c *Container, n *Network, ep *Endpoint) err
 		}
 		return nil
 	})
-	if err != nil || !isNetns(c.Netns) {
-		return err
-	}
-	return inNetnsPath(c.Netns, func() error { return in.restoreDefaultRoute(c, ep) })
 }
 
 // restoreDefaultRoute runs in c's namespace after gone was removed.

@@ -108,13 +108,16 @@ func (in *Instance) open() (err error) {
 	if !in.dp.Fresh() {
 		return in.reloadIfUpgraded()
 	}
+	// Gateways went with a reboot too, even where no container is left.
 	if len(in.state.Containers) > 0 {
 		fmt.Fprintln(in.opts.Stderr, "bpfnet: the datapath was gone (a reboot?): rebuilding it from the store")
-		problems, err := in.reconcile(true)
-		if err != nil {
-			return fmt.Errorf("rebuild after reboot: %w", err)
-		}
-		for _, p := range problems {
+	}
+	problems, err := in.reconcile(true)
+	if err != nil {
+		return fmt.Errorf("rebuild after reboot: %w", err)
+	}
+	for _, p := range problems {
+		if len(in.state.Containers) > 0 {
 			fmt.Fprintln(in.opts.Stderr, "bpfnet:", p)
 		}
 	}

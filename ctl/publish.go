@@ -148,18 +148,31 @@ func (in *Instance) setPublishesPorts(c *Container, on bool) error {
 	return nil
 }
 
-// unpublishPorts removes ms, all of c's mappings, and every flow of c.
-func (in *Instance) unpublishPorts(c *Container, ms []ports.Mapping) error {
+// dropPortEntries removes ms, all of c's mappings, from the datapath; the
+// flows through them go with c's endpoints (disconnectKernel).
+func (in *Instance) dropPortEntries(c *Container, ms []ports.Mapping) error {
 	var errs []error
 	for _, m := range ms {
 		errs = append(errs, in.dp.UnpublishPort(datapathPort(m, portTarget(c))))
 	}
-	// Every flow of the container goes, those through its ports included.
-	if ips := endpointIPs(c); len(ips) > 0 {
-		_, err := in.dp.FlushConntrack(ips...)
-		errs = append(errs, err)
-	}
 	return errors.Join(errs...)
+}
+
+// retargetPorts points c's published ports at its first endpoint, where
+// Docker's lead, once c's endpoints changed and before was the target; with
+// no endpoint left they lead nowhere until c connects again.
+func (in *Instance) retargetPorts(c *Container, before netip.Addr) error {
+	if portTarget(c) == before {
+		return nil
+	}
+	ms, err := in.store.Ports(c.ID)
+	if err != nil || len(ms) == 0 {
+		return err
+	}
+	if len(c.Endpoints) == 0 {
+		return in.dropPortEntries(c, ms)
+	}
+	return in.publishPorts(c, ms)
 }
 
 // Publish adds published ports to an existing container, which Docker

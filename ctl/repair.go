@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/vishvananda/netlink"
 )
@@ -54,7 +55,7 @@ func (in *Instance) reconcile(fix bool) (problems []string, err error) {
 			if err := os.Remove(c.Netns); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return problems, fmt.Errorf("remove stale namespace file %s: %w", c.Netns, err)
 			}
-			if _, err := createNamedNetns(in.opts.NetnsDir, c.Name, setupContainerNetns); err != nil {
+			if _, err := createNamedNetns(filepath.Dir(c.Netns), filepath.Base(c.Netns), setupContainerNetns); err != nil {
 				return problems, err
 			}
 			rebuildAll = true

@@ -256,3 +256,39 @@ func TestConntrackEntries(t *testing.T) {
 		}
 	})
 }
+
+// TestPortsFollowFirstNetwork: published ports lead to the container's first
+// network's address, as in Docker; when that network is disconnected they
+// lead to the next one, with none left they lead nowhere, and connecting
+// again brings them back.
+func TestPortsFollowFirstNetwork(t *testing.T) {
+	t.Parallel()
+	in := tu.NewInstance(t, "")
+	lan := tu.NewLAN(t, in)
+	in.MustRun("network", "create", "front")
+	in.MustRun("network", "create", "back")
+	web := in.CreateContainer("web", "--network", "front", "-p", "8080:80")
+	in.MustRun("network", "connect", "back", "web")
+	srv := tu.Serve(t, web.Netns(), "tcp", ":80")
+	if err := tu.Echo(lan, "tcp", tu.LANHostIP+":8080", answerWithin); err != nil {
+		t.Fatalf("LAN -> 8080 on front: %v", err)
+	}
+
+	in.MustRun("network", "disconnect", "front", "web")
+	if err := tu.Echo(lan, "tcp", tu.LANHostIP+":8080", answerWithin); err != nil {
+		t.Errorf("LAN -> 8080 after front was disconnected (ports now lead to back): %v", err)
+	}
+	in.MustRun("network", "disconnect", "back", "web")
+	n := len(srv.Peers())
+	allBlocked(t, echoProbe("LAN -> 8080 with web on no network", lan, "tcp", tu.LANHostIP+":8080"))
+	if len(srv.Peers()) != n {
+		t.Errorf("web's server accepted a connection while on no network")
+	}
+	in.MustRun("network", "connect", "front", "web")
+	if err := tu.Echo(lan, "tcp", tu.LANHostIP+":8080", answerWithin); err != nil {
+		t.Errorf("LAN -> 8080 after connecting front again: %v", err)
+	}
+	if r := in.Run("system", "check"); r.Code != 0 {
+		t.Errorf("system check: %v", r)
+	}
+}

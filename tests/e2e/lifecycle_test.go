@@ -46,7 +46,10 @@ func TestSecondProcessSeesState(t *testing.T) {
 // reboot destroys the kernel state as a reboot would: the host namespace
 // is replaced by a fresh one at the same path, the instance's bpffs and
 // container namespaces are unmounted (their files stay, as on a disk).
-func reboot(t *testing.T, in *tu.Instance) {
+func reboot(t *testing.T, in *tu.Instance) { rebootWith(t, in, 2) }
+
+// rebootWith is reboot for an instance with that many container namespaces.
+func rebootWith(t *testing.T, in *tu.Instance, containers int) {
 	t.Helper()
 	if err := tu.DeleteNetns(in.HostNetns); err != nil {
 		t.Fatal(err)
@@ -58,8 +61,8 @@ func reboot(t *testing.T, in *tu.Instance) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mounts) < 3 {
-		t.Fatalf("before the reboot: mounts %v, want the bpffs and two namespaces", mounts)
+	if len(mounts) < 1+containers {
+		t.Fatalf("before the reboot: mounts %v, want the bpffs and %d namespaces", mounts, containers)
 	}
 	for _, m := range mounts {
 		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil {
@@ -172,4 +175,17 @@ func TestSystemReset(t *testing.T) {
 			t.Errorf("container ls after reset: %v", got)
 		}
 	})
+}
+
+// TestRebootWithoutContainers: networks alone come back after a reboot
+// too: their gateways are on the host again and system check is clean.
+func TestRebootWithoutContainers(t *testing.T) {
+	t.Parallel()
+	in := tu.NewInstance(t, "")
+	in.MustRun("network", "create", "app")
+	rebootWith(t, in, 0)
+	in.MustRun("network", "ls")
+	if r := in.Run("system", "check"); r.Code != 0 {
+		t.Errorf("system check after a reboot with networks and no containers: %v", r)
+	}
 }
