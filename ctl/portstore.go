@@ -29,22 +29,11 @@ const bindingLen = 7
 
 func bindingKey(m ports.Mapping) []byte {
 	k := make([]byte, bindingLen)
-	k[0] = protoNumber(m.Proto)
+	k[0] = m.Proto.Number()
 	binary.BigEndian.PutUint16(k[1:3], m.HostPort)
-	ip := netip.IPv4Unspecified()
-	if m.HostIP.IsValid() {
-		ip = m.HostIP.Unmap()
-	}
-	a := ip.As4()
+	a := ports.BindAddr(m.HostIP).Unmap().As4()
 	copy(k[3:], a[:])
 	return k
-}
-
-func protoNumber(p ports.Proto) byte {
-	if p == ports.UDP {
-		return 17
-	}
-	return 6
 }
 
 func bindingAddr(k []byte) netip.Addr { return netip.AddrFrom4([4]byte(k[3:7])) }
@@ -67,7 +56,7 @@ func (ix portIndex) Holds(ip netip.Addr, port uint16, proto ports.Proto) bool {
 
 func (ix portIndex) Highest(ip netip.Addr, proto ports.Proto, first, last uint16) uint16 {
 	c := ix.b.Cursor()
-	p := protoNumber(proto)
+	p := proto.Number()
 	// Seek lands on the first key past [proto, last]; step back from there.
 	var k []byte
 	if last == 0xffff {

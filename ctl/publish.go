@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/loader"
 )
@@ -77,9 +75,6 @@ func (in *Instance) checkHostAddr(m ports.Mapping) error {
 // hostPortBusy tells whether a host process holds ip:port, by trying to
 // bind it in the host namespace, as Docker's port reservation would fail.
 func (in *Instance) hostPortBusy(ip netip.Addr, port uint16, proto ports.Proto) bool {
-	if !ip.IsValid() {
-		ip = netip.IPv4Unspecified()
-	}
 	busy := false
 	_ = in.inHost(func() error {
 		addr := netip.AddrPortFrom(ip, port).String()
@@ -102,11 +97,7 @@ func (in *Instance) hostPortBusy(ip netip.Addr, port uint16, proto ports.Proto) 
 }
 
 func datapathPort(m ports.Mapping, target netip.Addr) loader.Port {
-	proto := uint8(unix.IPPROTO_TCP)
-	if m.Proto == ports.UDP {
-		proto = unix.IPPROTO_UDP
-	}
-	return loader.Port{HostIP: m.HostIP, HostPort: m.HostPort, Proto: proto, ContainerIP: target, ContainerPort: m.ContainerPort}
+	return loader.Port{HostIP: m.HostIP, HostPort: m.HostPort, Proto: m.Proto.Number(), ContainerIP: target, ContainerPort: m.ContainerPort}
 }
 
 // portTarget is the address c's ports lead to: its first network's, as in

@@ -131,7 +131,7 @@ func (a Allocator) taken(ip netip.Addr, port uint16, proto Proto, mine Mappings)
 	if mine.Holds(ip, port, proto) || (a.Existing != nil && a.Existing.Holds(ip, port, proto)) {
 		return true
 	}
-	return a.HostBusy != nil && a.HostBusy(bindAddr(ip), port, proto)
+	return a.HostBusy != nil && a.HostBusy(BindAddr(ip), port, proto)
 }
 
 // AddrsOverlap: a socket on 0.0.0.0 receives for every address, so it clashes
@@ -142,8 +142,8 @@ func AddrsOverlap(x, y netip.Addr) bool {
 
 func onAllAddrs(ip netip.Addr) bool { return !ip.IsValid() || ip.IsUnspecified() }
 
-// bindAddr is the address a mapping binds: 0.0.0.0 for all addresses.
-func bindAddr(ip netip.Addr) netip.Addr {
+// BindAddr is the address a mapping binds: 0.0.0.0 for all addresses.
+func BindAddr(ip netip.Addr) netip.Addr {
 	if onAllAddrs(ip) {
 		return netip.IPv4Unspecified()
 	}

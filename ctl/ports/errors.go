@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/bpfnet/bpfnet/ipam"
 )
 
 // Errors callers test with errors.Is. Texts that start with a capital, and
@@ -14,9 +16,9 @@ var (
 	// shown: the error printed is Docker's message for the bad part.
 	ErrInvalidSpec = errors.New("invalid publish spec")
 
-	// ErrIPv6NotSupported is bpfnet's own: the datapath is IPv4 only. Parse
+	// ErrIPv6NotSupported is ipam's, one error for every IPv6 refusal. Parse
 	// errors for an IPv6 host address unwrap to it and to ErrInvalidSpec.
-	ErrIPv6NotSupported = errors.New("IPv6 is not supported by bpfnet")
+	ErrIPv6NotSupported = ipam.ErrIPv6NotSupported
 
 	// ErrPortAllocated is what "Bind for IP:PORT failed: port is already
 	// allocated" unwraps to (moby libnetwork/portallocator/portallocator.go,
@@ -58,7 +60,7 @@ func ipv6NotSupported(rawIP, spec string) error {
 // does (its allocator's default IP is net.IPv4zero).
 func portAllocated(ip netip.Addr, port uint16) error {
 	return &textError{
-		text:  fmt.Sprintf("Bind for %s:%d failed: port is already allocated", bindAddr(ip), port),
+		text:  fmt.Sprintf("Bind for %s:%d failed: port is already allocated", BindAddr(ip), port),
 		kinds: []error{ErrPortAllocated},
 	}
 }

@@ -26,6 +26,14 @@ const (
 	UDP Proto = "udp"
 )
 
+// Number is p's IP protocol number, as the datapath and the store key it.
+func (p Proto) Number() uint8 {
+	if p == UDP {
+		return 17 // IPPROTO_UDP
+	}
+	return 6 // IPPROTO_TCP
+}
+
 // Mapping is one container port published on the host. HostPort 0 means
 // "pick one"; when HostPortEnd > HostPort the host port is picked from
 // [HostPort, HostPortEnd]. Parse sets HostPortEnd = HostPort for a fixed port,

@@ -119,11 +119,11 @@ func TestParseErrors(t *testing.T) {
 
 func TestParseRefusesIPv6(t *testing.T) {
 	tests := []struct{ spec, want string }{
-		{"[::1]:80:80", `IPv6 is not supported by bpfnet: host IP [::1] in "[::1]:80:80"`},
-		{"[2001:4860:0:2001::68]::333", `IPv6 is not supported by bpfnet: host IP [2001:4860:0:2001::68] in "[2001:4860:0:2001::68]::333"`},
-		{"::1:80:80", `IPv6 is not supported by bpfnet: host IP ::1 in "::1:80:80"`},
-		{"::::80", `IPv6 is not supported by bpfnet: host IP :: in "::::80"`},
-		{"[::ffff:1.2.3.4]:80:80", `IPv6 is not supported by bpfnet: host IP [::ffff:1.2.3.4] in "[::ffff:1.2.3.4]:80:80"`},
+		{"[::1]:80:80", `bpfnet does not support IPv6: host IP [::1] in "[::1]:80:80"`},
+		{"[2001:4860:0:2001::68]::333", `bpfnet does not support IPv6: host IP [2001:4860:0:2001::68] in "[2001:4860:0:2001::68]::333"`},
+		{"::1:80:80", `bpfnet does not support IPv6: host IP ::1 in "::1:80:80"`},
+		{"::::80", `bpfnet does not support IPv6: host IP :: in "::::80"`},
+		{"[::ffff:1.2.3.4]:80:80", `bpfnet does not support IPv6: host IP [::ffff:1.2.3.4] in "[::ffff:1.2.3.4]:80:80"`},
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.spec)

@@ -7,7 +7,7 @@ import "fmt"
 // short string decodes far faster than a JSON object.
 func (m Mapping) MarshalText() ([]byte, error) {
 	host := m.hostPortText()
-	return fmt.Appendf(nil, "%s:%s:%d/%s", bindAddr(m.HostIP), host, m.ContainerPort, m.Proto), nil
+	return fmt.Appendf(nil, "%s:%s:%d/%s", BindAddr(m.HostIP), host, m.ContainerPort, m.Proto), nil
 }
 
 // UnmarshalText reads what MarshalText wrote.

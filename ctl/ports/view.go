@@ -20,7 +20,7 @@ func PortsView(ms []Mapping) map[string][]Binding {
 	view := make(map[string][]Binding, len(ms))
 	for _, m := range ms {
 		key := m.containerKey()
-		view[key] = append(view[key], Binding{HostIp: bindAddr(m.HostIP).String(), HostPort: m.hostPortText()})
+		view[key] = append(view[key], Binding{HostIp: BindAddr(m.HostIP).String(), HostPort: m.hostPortText()})
 	}
 	return view
 }
@@ -33,7 +33,7 @@ func (m Mapping) String() string {
 	if hostPort == "" {
 		hostPort = "0"
 	}
-	return fmt.Sprintf("%s -> %s:%s", m.containerKey(), bindAddr(m.HostIP), hostPort)
+	return fmt.Sprintf("%s -> %s:%s", m.containerKey(), BindAddr(m.HostIP), hostPort)
 }
 
 func (m Mapping) containerKey() string {
