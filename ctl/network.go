@@ -163,12 +163,16 @@ func (in *Instance) RemoveNetwork(ref string) error {
 	if users := in.networkUsers(n); len(users) > 0 {
 		return fmt.Errorf("error while removing network: network %s has active endpoints (%s)", n.Name, strings.Join(users, ", "))
 	}
-	if err := in.commit(Change{DeleteNetworks: []string{n.ID}}); err != nil {
+	// The gateway goes first: repair re-adds the gateways the store names,
+	// but never removes an address the store has forgotten.
+	if err := in.inHost(func() error { return delGateway(n) }); err != nil {
 		return err
 	}
-	// The store no longer names the network; a failure here leaves only an
-	// address that `system repair` removes.
-	return in.inHost(func() error { return delGateway(n) })
+	if err := in.commit(Change{DeleteNetworks: []string{n.ID}}); err != nil {
+		_ = in.inHost(func() error { return addGateway(n) })
+		return err
+	}
+	return nil
 }
 
 // networkUsers names the containers attached to n.
@@ -228,5 +232,9 @@ func (in *Instance) ensurePredefined() error {
 	if err := in.inHost(func() error { return addGateway(bridge) }); err != nil {
 		return err
 	}
-	return in.commit(Change{PutNetworks: []*Network{bridge, host, none}})
+	if err := in.commit(Change{PutNetworks: []*Network{bridge, host, none}}); err != nil {
+		_ = in.inHost(func() error { return delGateway(bridge) })
+		return err
+	}
+	return nil
 }

@@ -227,6 +227,7 @@ func (in *Instance) Unpublish(ref string, specs []string) error {
 		return err
 	}
 	if err := in.commit(Change{RemovePorts: map[string][]ports.Mapping{c.ID: removed}}); err != nil {
+		_ = in.publishPorts(c, removed) // the store still has them
 		return err
 	}
 	if len(kept) == 0 {

@@ -107,6 +107,9 @@ func newDatapathAt(t *testing.T) (*loader.Datapath, string) {
 		t.Skipf("BPF unavailable: cannot load a tc program: %v", err)
 	}
 	dir := filepath.Join(t.TempDir(), "bpffs")
+	// Open mounts a bpffs before it creates the maps; if it then fails, the
+	// mount must not outlive the test (nor keep TempDir from going).
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 	d, err := loader.Open(dir, loader.AttachAuto)
 	if errors.Is(err, unix.EPERM) || errors.Is(err, ebpf.ErrNotSupported) {
 		t.Skipf("BPF unavailable: %v", err)
