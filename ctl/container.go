@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
+	"github.com/bpfnet/bpfnet/kernel"
 )
 
 // ContainerSpec is what `container create` asks for.
@@ -134,11 +134,11 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error
 // giveNetns creates c's named namespace or adopts the one at adopt.
 func (in *Instance) giveNetns(c *Container, adopt string, undo *undoStack) error {
 	if adopt != "" {
-		if !isNetns(adopt) {
+		if !kernel.IsNetns(adopt) {
 			return fmt.Errorf("invalid --netns %s: not a network namespace", adopt)
 		}
 		for _, other := range in.state.Containers {
-			if other.Netns != "" && sameFile(other.Netns, adopt) {
+			if other.Netns != "" && kernel.SameFile(other.Netns, adopt) {
 				return fmt.Errorf("invalid --netns %s: it is already the namespace of container %s", adopt, other.Name)
 			}
 		}
@@ -150,7 +150,7 @@ func (in *Instance) giveNetns(c *Container, adopt string, undo *undoStack) error
 		return err
 	}
 	c.Netns = path
-	undo.push(func() error { return deleteNamedNetns(path) })
+	undo.push(func() error { return kernel.DeleteNetns(path) })
 	return nil
 }
 
@@ -165,14 +165,9 @@ func setupContainerNetns() error {
 		return fmt.Errorf("bring up lo: %w", err)
 	}
 	for _, name := range []string{"all", "default"} {
-		_ = writeSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1")
+		_ = kernel.WriteSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1")
 	}
 	return nil
-}
-
-func sameFile(a, b string) bool {
-	var sa, sb unix.Stat_t
-	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
 // RemoveContainer disconnects c from every network and deletes the
@@ -196,7 +191,7 @@ func (in *Instance) RemoveContainer(ref string) error {
 		}
 	}
 	if c.Netns != "" && !c.Adopted {
-		if err := deleteNamedNetns(c.Netns); err != nil {
+		if err := kernel.DeleteNetns(c.Netns); err != nil {
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
 	}
@@ -261,8 +256,8 @@ func (in *Instance) Disconnect(netRef, ctrRef string) error {
 	}
 	// A container that lost its default route gets one through another of
 	// its networks.
-	if isNetns(c.Netns) {
-		if err := inNetnsPath(c.Netns, func() error { return in.restoreDefaultRoute(c, ep) }); err != nil {
+	if kernel.IsNetns(c.Netns) {
+		if err := kernel.DoPath(c.Netns, func() error { return in.restoreDefaultRoute(c, ep) }); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfnet/bpfnet/ipam"
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/loader"
 )
 
@@ -43,7 +44,7 @@ func (in *Instance) connectKernel(c *Container, n *Network, ep *Endpoint) (err e
 	ep.MAC = ipam.MAC(ep.IP).String()
 	ep.HostIfname = hostIfname(ep)
 	if ep.Ifname == "" {
-		if err := inNetns(ctrNs, func() (err error) { ep.Ifname, err = freeIfname(c); return err }); err != nil {
+		if err := kernel.Do(ctrNs, func() (err error) { ep.Ifname, err = freeIfname(c); return err }); err != nil {
 			return err
 		}
 	}
@@ -70,13 +71,13 @@ func (in *Instance) connectKernel(c *Container, n *Network, ep *Endpoint) (err e
 			return fmt.Errorf("find veth %s: %w", ep.HostIfname, err)
 		}
 		ifindex = host.Attrs().Index
-		_ = writeSysctl("net/ipv6/conf/"+ep.HostIfname+"/disable_ipv6", "1")
+		_ = kernel.WriteSysctl("net/ipv6/conf/"+ep.HostIfname+"/disable_ipv6", "1")
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if err := inNetns(ctrNs, func() error { return configureContainerSide(n, ep, c) }); err != nil {
+	if err := kernel.Do(ctrNs, func() error { return configureContainerSide(n, ep, c) }); err != nil {
 		return fmt.Errorf("configure %s of container %s: %w", ep.Ifname, c.Name, err)
 	}
 	// A container connected to one more network, or rebuilt, may already
@@ -116,7 +117,7 @@ func configureContainerSide(n *Network, ep *Endpoint, c *Container) error {
 	if err != nil {
 		return err
 	}
-	_ = writeSysctl("net/ipv6/conf/"+ep.Ifname+"/disable_ipv6", "1")
+	_ = kernel.WriteSysctl("net/ipv6/conf/"+ep.Ifname+"/disable_ipv6", "1")
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ep.IP.AsSlice(), Mask: net.CIDRMask(n.IPAM.Subnet.Bits(), 32)}}
 	if err := netlink.AddrAdd(link, addr); err != nil {
 		return fmt.Errorf("add address %v: %w", ep.IP, err)
@@ -131,7 +132,7 @@ func configureContainerSide(n *Network, ep *Endpoint, c *Container) error {
 }
 
 func hasDefaultRoute() bool {
-	routes, err := mainRoutes()
+	routes, err := kernel.MainRoutes()
 	if err != nil {
 		return false
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -32,7 +33,7 @@ func ensureGatewayDevice() (netlink.Link, error) {
 		return nil, fmt.Errorf("create gateway device %s: %w", gatewayDevice, err)
 	}
 	for _, name := range []string{gatewayDevice, gatewayDevicePeer} {
-		_ = writeSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1")
+		_ = kernel.WriteSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1")
 		l, err := netlink.LinkByName(name)
 		if err == nil {
 			err = netlink.LinkSetUp(l)
@@ -81,7 +82,7 @@ func hasGateway(n *Network) bool {
 	if err != nil {
 		return false
 	}
-	addrs, err := addrList(dev)
+	addrs, err := kernel.AddrList(dev)
 	if err != nil {
 		return false
 	}
@@ -109,7 +110,7 @@ func deleteGatewayDevice() error {
 // bpfnet's own subnets, for picking a free default pool. Call in the host
 // namespace.
 func hostRoutes() ([]netip.Prefix, error) {
-	routes, err := mainRoutes()
+	routes, err := kernel.MainRoutes()
 	if err != nil {
 		return nil, fmt.Errorf("list host routes: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/vishvananda/netlink"
 )
 
@@ -43,7 +44,7 @@ func (in *Instance) reconcile(fix bool) (problems []string, err error) {
 			continue
 		}
 		rebuildAll := in.dp.Fresh()
-		if !isNetns(c.Netns) {
+		if !kernel.IsNetns(c.Netns) {
 			if c.Adopted {
 				report("container %s: adopted namespace %s is gone; remove the container with 'bpfnet container rm %s'", c.Name, c.Netns, c.Name)
 				continue

@@ -1,14 +1,13 @@
 package ctl
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -33,10 +32,10 @@ func (in *Instance) syncHost() error {
 	err = in.inHost(func() error {
 		// Containers reach other hosts through the host, as with Docker,
 		// which sets this at start; a reboot resets it.
-		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
+		if err := kernel.WriteSysctl("net/ipv4/ip_forward", "1"); err != nil {
 			return err
 		}
-		links, err := linkList()
+		links, err := kernel.LinkList()
 		if err != nil {
 			return fmt.Errorf("list host devices: %w", err)
 		}
@@ -49,7 +48,7 @@ func (in *Instance) syncHost() error {
 				}
 			}
 		}
-		addrs, err := addrsByLink()
+		addrs, err := kernel.AddrsByLink()
 		if err != nil {
 			return fmt.Errorf("list host addresses: %w", err)
 		}
@@ -124,26 +123,12 @@ func (in *Instance) learnHostNetns() error {
 // cgroup2Root finds the cgroup v2 hierarchy, mounting one under the
 // instance's root on hosts that only mount v1 hierarchies.
 func (in *Instance) cgroup2Root() (string, error) {
-	f, err := os.Open("/proc/self/mounts")
-	if err != nil {
-		return "", fmt.Errorf("read mounts: %w", err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) > 2 && fields[2] == "cgroup2" {
-			return fields[1], nil
-		}
+	mounted, err := kernel.Cgroup2Mount()
+	if err != nil || mounted != "" {
+		return mounted, err
 	}
 	dir := filepath.Join(in.opts.Root, "cgroup2")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create %s: %w", dir, err)
-	}
-	if err := unix.Mount("cgroup2", dir, "cgroup2", 0, ""); err != nil {
-		return "", fmt.Errorf("mount cgroup2 on %s: %w", dir, err)
-	}
-	return dir, nil
+	return dir, kernel.MountCgroup2(dir)
 }
 
 // unmountCgroup2 undoes cgroup2Root's mount, if it made one.

@@ -1,4 +1,4 @@
-package ctl
+package kernel
 
 import (
 	"errors"
@@ -12,7 +12,8 @@ import (
 // containers come and go) make a dump inconsistent, not wrong to repeat.
 const dumpTries = 5
 
-func retryDump[T any](dump func() (T, error)) (T, error) {
+// RetryDump runs dump again while the kernel reports it interrupted.
+func RetryDump[T any](dump func() (T, error)) (T, error) {
 	var v T
 	var err error
 	for i := 0; i < dumpTries; i++ {
@@ -23,16 +24,18 @@ func retryDump[T any](dump func() (T, error)) (T, error) {
 	return v, err
 }
 
-func linkList() ([]netlink.Link, error) { return retryDump(netlink.LinkList) }
+// LinkList is every link of the calling thread's namespace.
+func LinkList() ([]netlink.Link, error) { return RetryDump(netlink.LinkList) }
 
-func addrList(l netlink.Link) ([]netlink.Addr, error) {
-	return retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
+// AddrList is l's IPv4 addresses (every link's when l is nil).
+func AddrList(l netlink.Link) ([]netlink.Addr, error) {
+	return RetryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
 }
 
-// addrsByLink is every IPv4 address of the namespace, by link index, in
+// AddrsByLink is every IPv4 address of the namespace, by link index, in
 // one dump rather than one per link.
-func addrsByLink() (map[int][]netlink.Addr, error) {
-	all, err := addrList(nil)
+func AddrsByLink() (map[int][]netlink.Addr, error) {
+	all, err := AddrList(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -43,8 +46,9 @@ func addrsByLink() (map[int][]netlink.Addr, error) {
 	return by, nil
 }
 
-func mainRoutes() ([]netlink.Route, error) {
-	return retryDump(func() ([]netlink.Route, error) {
+// MainRoutes is the IPv4 main routing table.
+func MainRoutes() ([]netlink.Route, error) {
+	return RetryDump(func() ([]netlink.Route, error) {
 		return netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	})
 }
