@@ -10,7 +10,7 @@ GO ?= go
 all: build
 
 build: ## build ./bin/bpfnet
-	CGO_ENABLED=0 $(GO) build -o bin/bpfnet ./ctl/bpfnet
+	CGO_ENABLED=0 $(GO) build -o bin/bpfnet ./cmd/bpfnet
 
 generate: ## rebuild the bpf2go outputs (needs clang-19)
 	cd bpf && BPF_CLANG=$(CLANG) BPF_STRIP=$(STRIP) BPF_CFLAGS="$(BPF_CFLAGS)" $(GO) generate ./...

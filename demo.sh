@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates network namespaces)" >&2; exit 1; }
 
-go build -o bin/bpfnet ./ctl/bpfnet
+go build -o bin/bpfnet ./cmd/bpfnet
 host=bpfnet-demo-$$
 export BPFNET_ROOT=$(mktemp -d /tmp/bpfnet-demo.XXXXXX) BPFNET_HOST_NETNS=/run/netns/$host
 cleanup() {

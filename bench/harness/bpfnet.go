@@ -44,7 +44,7 @@ var errNotYetBuilt = errors.New("not yet built")
 // 172.17.0.0/16 like docker0: the reference is Docker's default bridge.
 const bpfnetNetwork = "bridge"
 
-// setupBpfnet builds ./ctl/bpfnet and makes the same-host topology with it.
+// setupBpfnet builds ./cmd/bpfnet and makes the same-host topology with it.
 // It never fails the run: when bpfnet cannot be built or set up, its cells
 // read "not built" and the reason goes into the report.
 func setupBpfnet(h *harness) *bpfnet {
@@ -58,14 +58,14 @@ func setupBpfnet(h *harness) *bpfnet {
 func (b *bpfnet) setup() error {
 	s := b.h.s
 	if _, err := os.Stat(filepath.Join(b.h.repo, "ctl", "bpfnet")); err != nil {
-		return fmt.Errorf("./ctl/bpfnet does not exist yet")
+		return fmt.Errorf("./cmd/bpfnet does not exist yet")
 	}
 	b.bin = filepath.Join(s.tmp, "bpfnet")
-	build := exec.CommandContext(s.ctx, "go", "build", "-o", b.bin, "./ctl/bpfnet")
+	build := exec.CommandContext(s.ctx, "go", "build", "-o", b.bin, "./cmd/bpfnet")
 	// Static, as `make build` makes it: no dynamic loader at each CLI call.
 	build.Dir, build.Env = b.h.repo, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./ctl/bpfnet: %s", firstLine(string(out)))
+		return fmt.Errorf("go build ./cmd/bpfnet: %s", firstLine(string(out)))
 	}
 	dir := filepath.Join(s.tmp, "bpfnet-instance")
 	b.root, b.bpffs, b.nsDir = filepath.Join(dir, "root"), filepath.Join(dir, "bpffs"), filepath.Join(dir, "netns")

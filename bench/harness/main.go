@@ -8,7 +8,7 @@
 //
 // QUICK=1 and DOCKERD=1 in the environment do what -quick and -dockerd do.
 // It must run as root, from the repository (it builds ./bench/loadgen and
-// ./ctl/bpfnet), and touches nothing outside its namespaces "bnb-<pid>-*"
+// ./cmd/bpfnet), and touches nothing outside its namespaces "bnb-<pid>-*"
 // and its temp dir, both removed at the end, on a signal, or after a panic.
 package main
 

@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bpfnet/bpfnet/ctl/cli"
+	"github.com/bpfnet/bpfnet/cli"
 )
 
 // EnvAsCLI makes the test binary act as the bpfnet CLI.

@@ -30,7 +30,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/bpfnet/bpfnet/ctl/cli"
+	"github.com/bpfnet/bpfnet/cli"
 	"github.com/bpfnet/bpfnet/tests/testutil"
 	"github.com/bpfnet/bpfnet/vm/cluster"
 )

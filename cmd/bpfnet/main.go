@@ -7,7 +7,7 @@ import (
 	"os"
 	"runtime/pprof"
 
-	"github.com/bpfnet/bpfnet/ctl/cli"
+	"github.com/bpfnet/bpfnet/cli"
 )
 
 func main() {
