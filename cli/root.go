@@ -50,6 +50,7 @@ func (g *globals) open() (*ctl.Instance, error) {
 	opts := g.opts
 	opts.Attach = mode
 	opts.Stderr = g.env.Stderr
+	opts.Fault = g.env.Getenv(ctl.EnvFault)
 	return ctl.Open(opts)
 }
 

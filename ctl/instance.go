@@ -25,6 +25,7 @@ type Options struct {
 	Attach    loader.AttachMode
 	Sizes     loader.Sizes // map sizes, used when the maps are created
 	Stderr    io.Writer    // notices such as a rebuild after a reboot
+	Fault     string       // the crash tests' hook, BPFNET_FAULT (fault.go)
 }
 
 func (o Options) withDefaults() Options {
@@ -58,6 +59,7 @@ type Instance struct {
 	dp    *loader.Datapath
 	host  *hostNS
 	state *State
+	fault *faults
 }
 
 // Open locks the instance, loads its store and datapath, creates the
@@ -79,6 +81,10 @@ func Open(opts Options) (*Instance, error) {
 		return nil, fmt.Errorf("lock %s: %w", opts.Root, err)
 	}
 	in := &Instance{opts: opts, lock: lock}
+	if in.fault, err = parseFault(opts.Fault, opts.Stderr); err != nil {
+		in.Close()
+		return nil, err
+	}
 	if err := in.open(); err != nil {
 		in.Close()
 		return nil, err
@@ -124,6 +130,10 @@ func (in *Instance) open() (err error) {
 	// Every program now running was loaded by this build.
 	return in.recordDatapath()
 }
+
+// OpenReadOnly opens the instance for commands that only read it (ls,
+// inspect, port, stats, conntrack ls, system check).
+func OpenReadOnly(opts Options) (*Instance, error) { return Open(opts) }
 
 // Close releases the store, the datapath's descriptors and the lock.
 func (in *Instance) Close() {
