@@ -80,14 +80,14 @@ func (ix portIndex) Highest(ip netip.Addr, proto ports.Proto, first, last uint16
 // WithPortIndex runs fn with the index of every published port, unchanging
 // for the duration of fn.
 func (s *Store) WithPortIndex(fn func(ports.Held) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(portIndex{tx.Bucket(bucketHostPorts)}) })
+	return s.view(func(tx *bolt.Tx) error { return fn(portIndex{tx.Bucket(bucketHostPorts)}) })
 }
 
 // Ports returns the published ports of container id, ordered by protocol,
 // host port and host address.
 func (s *Store) Ports(id string) ([]ports.Mapping, error) {
 	var ms []ports.Mapping
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketContainerPorts).Bucket([]byte(id))
 		if b == nil {
 			return nil
@@ -95,7 +95,7 @@ func (s *Store) Ports(id string) ([]ports.Mapping, error) {
 		return b.ForEach(func(_, v []byte) error {
 			var m ports.Mapping
 			if err := m.UnmarshalText(v); err != nil {
-				return err
+				return s.damaged(fmt.Errorf("published port of container %s: %w", id, err))
 			}
 			ms = append(ms, m)
 			return nil
@@ -110,7 +110,7 @@ func (s *Store) Ports(id string) ([]ports.Mapping, error) {
 // HasPorts tells whether container id has published ports.
 func (s *Store) HasPorts(id string) (bool, error) {
 	var has bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		has = tx.Bucket(bucketContainerPorts).Bucket([]byte(id)) != nil
 		return nil
 	})

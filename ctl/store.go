@@ -28,7 +28,9 @@ const schemaVersion = "3"
 // per object, and published ports in an index. Callers serialise access
 // with the instance lock.
 type Store struct {
-	db *bolt.DB
+	db       *bolt.DB
+	path     string
+	readOnly bool
 }
 
 // State is the networks and containers in memory: small enough to load per
@@ -38,28 +40,48 @@ type State struct {
 	Containers map[string]*Container // by ID
 }
 
-func openStore(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 10 * time.Second})
+func openStore(path string) (*Store, error) { return openStoreMode(path, false) }
+
+// openStoreReadOnly opens the store for reading only (a shared bbolt lock,
+// no write): what read-only commands use, and what works on a read-only
+// root.
+func openStoreReadOnly(path string) (*Store, error) { return openStoreMode(path, true) }
+
+func openStoreMode(path string, readOnly bool) (*Store, error) {
+	var db *bolt.DB
+	err := guard(path, func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 10 * time.Second, ReadOnly: readOnly})
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, openError(path, err)
 	}
+	s := &Store{db: db, path: path, readOnly: readOnly}
 	// Most commands find the store current: a read transaction checks that
 	// without the two fdatasyncs of a write.
 	var current bool
-	err = db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
+		current = true
+		for _, b := range storeBuckets {
+			current = current && tx.Bucket(b) != nil
+		}
 		if meta := tx.Bucket(bucketMeta); meta != nil {
-			current = string(meta.Get(keySchema)) == schemaVersion
+			current = current && string(meta.Get(keySchema)) == schemaVersion
 		}
 		return nil
 	})
 	if err == nil && !current {
-		err = db.Update(initialiseStore)
+		if readOnly {
+			err = fmt.Errorf("the store needs initialising or an upgrade: run a command that changes something first")
+		} else {
+			err = s.update(initialiseStore)
+		}
 	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("initialise store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return s, nil
 }
 
 // initialiseStore creates what is missing and upgrades older records.
@@ -126,21 +148,30 @@ func movePortsToIndex(tx *bolt.Tx) error {
 
 func (s *Store) Close() error { return s.db.Close() }
 
+// Path is the store's file.
+func (s *Store) Path() string { return s.path }
+
 // Load reads every record.
 func (s *Store) Load() (*State, error) {
 	st := &State{Networks: map[string]*Network{}, Containers: map[string]*Container{}}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketNetworks).ForEach(func(k, v []byte) error {
 			n := new(Network)
 			st.Networks[string(k)] = n
-			return json.Unmarshal(v, n)
+			if err := json.Unmarshal(v, n); err != nil {
+				return s.damaged(fmt.Errorf("network record %q: %w", k, err))
+			}
+			return nil
 		}); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
 			c := new(Container)
 			st.Containers[string(k)] = c
-			return json.Unmarshal(v, c)
+			if err := json.Unmarshal(v, c); err != nil {
+				return s.damaged(fmt.Errorf("container record %q: %w", k, err))
+			}
+			return nil
 		})
 	})
 	if err != nil {
@@ -152,7 +183,7 @@ func (s *Store) Load() (*State, error) {
 // Meta reads a value of the meta bucket ("" when missing).
 func (s *Store) Meta(key []byte) (string, error) {
 	var v string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v = string(tx.Bucket(bucketMeta).Get(key))
 		return nil
 	})
@@ -164,7 +195,7 @@ func (s *Store) Meta(key []byte) (string, error) {
 
 // PutMeta writes a value of the meta bucket.
 func (s *Store) PutMeta(key []byte, value string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(key, []byte(value)) })
+	err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(key, []byte(value)) })
 	if err != nil {
 		return fmt.Errorf("write store meta %s: %w", key, err)
 	}
@@ -183,7 +214,7 @@ type Change struct {
 
 // Apply writes ch atomically.
 func (s *Store) Apply(ch Change) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		nets, ctrs := tx.Bucket(bucketNetworks), tx.Bucket(bucketContainers)
 		for _, n := range ch.PutNetworks {
 			if err := putJSON(nets, n.ID, n); err != nil {

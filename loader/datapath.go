@@ -67,6 +67,11 @@ func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
 			return nil, err
 		}
 	}
+	d.assignMaps()
+	return d, nil
+}
+
+func (d *Datapath) assignMaps() {
 	d.endpoints = d.maps[bpf.ContainerMapBpfnetEndpoints]
 	d.epState = d.maps[bpf.ContainerMapBpfnetEndpointState]
 	d.stats = d.maps[bpf.ContainerMapBpfnetStats]
@@ -76,7 +81,6 @@ func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
 	d.uplinks = d.maps[bpf.ContainerMapBpfnetUplinks]
 	d.hostIPs = d.maps[bpf.ContainerMapBpfnetHostIps]
 	d.hostNetns = d.maps[bpf.ContainerMapBpfnetHostNetns]
-	return d, nil
 }
 
 // liftMemlock removes RLIMIT_MEMLOCK where it limits BPF maps: kernels

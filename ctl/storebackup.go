@@ -1,0 +1,141 @@
+package ctl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The backup is a second bbolt file beside the store, written after each
+// of the store's commits with the same change, so `system repair` can
+// bring back networks, containers and ports when the store is damaged,
+// truncated or deleted. It is written without fsync: the store itself is
+// durable, and the backup only has to survive what can befall the store
+// afterwards.
+func backupPath(store string) string { return store + ".bak" }
+
+// backupWarnings receives notices of a backup that could not be written;
+// the command itself succeeded, and the next one rewrites the backup.
+var backupWarnings io.Writer = os.Stderr
+
+// mirror repeats fn, the change that made generation gen, on the backup;
+// a backup that is missing, damaged or not at generation gen-1 is copied
+// whole from the store instead.
+func (s *Store) mirror(fn func(*bolt.Tx) error, gen uint64) {
+	path := backupPath(s.path)
+	errStale := errors.New("stale")
+	err := guard(path, func() error {
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.Update(func(tx *bolt.Tx) error {
+			if generation(tx) != gen-1 {
+				return errStale
+			}
+			if err := fn(tx); err != nil {
+				return err
+			}
+			return setGeneration(tx, gen)
+		})
+	})
+	if err == nil {
+		return
+	}
+	if err := s.copyToBackup(); err != nil {
+		fmt.Fprintf(backupWarnings, "bpfnet: warning: the store's backup %s was not written: %v\n", path, err)
+	}
+}
+
+// copyToBackup replaces the backup with a copy of the store.
+func (s *Store) copyToBackup() error {
+	path := backupPath(s.path)
+	tmp := path + ".tmp"
+	err := s.view(func(tx *bolt.Tx) error { return tx.CopyFile(tmp, 0o600) })
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("copy store to %s: %w", path, err)
+	}
+	return nil
+}
+
+// checkBehindBackup fails when the backup has seen more commits than the
+// store: the store was rolled back by damage. A missing or unreadable
+// backup tells nothing.
+func (s *Store) checkBehindBackup() error {
+	gen, err := s.Generation()
+	if err != nil {
+		return err
+	}
+	var bgen uint64
+	err = guard(backupPath(s.path), func() error {
+		db, err := bolt.Open(backupPath(s.path), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.View(func(tx *bolt.Tx) error { bgen = generation(tx); return nil })
+	})
+	if err == nil && bgen > gen {
+		return s.damaged(fmt.Errorf("it holds %d commits, its backup %d: it lost the latest", gen, bgen))
+	}
+	return nil
+}
+
+// restoreStore replaces the store at path with its backup, after checking
+// that the backup is sound; the damaged store, if any, is kept beside it
+// for inspection. The instance lock must be held.
+func restoreStore(path string) error {
+	bak := backupPath(path)
+	b, err := openStoreReadOnly(bak)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("restore store %s: no backup %s", path, bak)
+		}
+		return fmt.Errorf("restore store %s from %s: %w", path, bak, err)
+	}
+	defer b.Close()
+	if err := b.Verify(); err != nil {
+		return fmt.Errorf("restore store %s: its backup is damaged too: %w", path, err)
+	}
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		aside := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+		if err := os.Rename(path, aside); err != nil {
+			return fmt.Errorf("move damaged store aside: %w", err)
+		}
+	}
+	tmp := path + ".tmp"
+	err = b.view(func(tx *bolt.Tx) error { return tx.CopyFile(tmp, 0o600) })
+	if err == nil {
+		err = syncFile(tmp)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncFile(filepath.Dir(path))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("restore store %s from %s: %w", path, bak, err)
+	}
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

@@ -1,0 +1,135 @@
+package ctl
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrStoreDamaged marks a store that cannot be trusted: bbolt refused its
+// pages, a read faulted, a record does not decode, or it lost commits its
+// backup has. DamagedError says which file and how to recover.
+var ErrStoreDamaged = errors.New("store damaged")
+
+// DamagedError is a damaged store, with the recovery the user has.
+type DamagedError struct {
+	Path string
+	Err  error
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("store %s is damaged (%v): run 'bpfnet system repair' to restore it from its backup %s, or 'bpfnet system reset' to remove the instance",
+		e.Path, e.Err, backupPath(e.Path))
+}
+
+func (e *DamagedError) Unwrap() error        { return e.Err }
+func (e *DamagedError) Is(target error) bool { return target == ErrStoreDamaged }
+
+// guard runs fn, which reads or writes the bbolt file at path, turning a
+// panic into a DamagedError: bbolt panics on pages it cannot make sense of,
+// and a file truncated under its mmap faults, which SetPanicOnFault makes
+// a panic of this goroutine rather than the end of the process.
+func guard(path string, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = &DamagedError{Path: path, Err: fmt.Errorf("reading it failed: %v", r)}
+		}
+	}()
+	return fn()
+}
+
+// openError classifies what bolt.Open returned.
+func openError(path string, err error) error {
+	var d *DamagedError
+	switch {
+	case errors.As(err, &d):
+		return err
+	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
+		return &DamagedError{Path: path, Err: err}
+	case errors.Is(err, bolt.ErrTimeout):
+		return fmt.Errorf("open store %s: another process holds it: %w", path, err)
+	}
+	return fmt.Errorf("open store %s: %w", path, err)
+}
+
+func (s *Store) damaged(err error) error { return &DamagedError{Path: s.path, Err: err} }
+
+// view is a guarded read transaction.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return guard(s.path, func() error { return s.db.View(fn) })
+}
+
+// update is a guarded write transaction that also counts the store's
+// generation and then repeats fn on the backup (backup.go). fn must be
+// deterministic: the backup must end up holding what the store holds.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	if s.readOnly {
+		return fmt.Errorf("write store %s: opened read-only", s.path)
+	}
+	var gen uint64
+	err := guard(s.path, func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			gen = generation(tx) + 1
+			return setGeneration(tx, gen)
+		})
+	})
+	if err != nil {
+		return err
+	}
+	s.mirror(fn, gen)
+	return nil
+}
+
+// The generation counts the store's commits. The backup is written after
+// the store, so it is never ahead: if it is, the store lost commits (bbolt
+// fell back to an older meta page after damage to the newer one).
+var keyGeneration = []byte("generation")
+
+func generation(tx *bolt.Tx) uint64 {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return 0
+	}
+	if v := meta.Get(keyGeneration); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func setGeneration(tx *bolt.Tx, gen uint64) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
+	return meta.Put(keyGeneration, binary.BigEndian.AppendUint64(nil, gen))
+}
+
+// Generation is the number of commits the store has seen.
+func (s *Store) Generation() (uint64, error) {
+	var gen uint64
+	err := s.view(func(tx *bolt.Tx) error { gen = generation(tx); return nil })
+	return gen, err
+}
+
+// Verify walks every page of the store (bbolt's consistency check) and
+// decodes every record: what `system check` and `repair` do, O(size).
+func (s *Store) Verify() error {
+	err := s.view(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return s.damaged(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	_, err = s.Load()
+	return err
+}
