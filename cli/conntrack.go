@@ -18,7 +18,7 @@ func conntrackCommand(g *globals) *cobra.Command {
 		Short: "List tracked flows",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.with(func(in *ctl.Instance) error {
+			return g.read(func(in *ctl.Instance) error {
 				flows, err := in.Conntrack()
 				if err != nil {
 					return err

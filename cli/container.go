@@ -58,7 +58,7 @@ func containerLs(g *globals) *cobra.Command {
 		Short:   "List containers",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.with(func(in *ctl.Instance) error {
+			return g.read(func(in *ctl.Instance) error {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 3, ' ', 0)
 				if !quiet && format != "json" {
 					fmt.Fprintln(tw, "CONTAINER ID\tNAMES\tNETWORKS\tIP ADDRESSES")
@@ -98,7 +98,7 @@ func containerInspect(g *globals) *cobra.Command {
 		Short: "Display detailed information on one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.with(func(in *ctl.Instance) error {
+			return g.read(func(in *ctl.Instance) error {
 				return inspectEach(cmd, args, func(ref string) (containerView, error) {
 					c, err := in.Container(ref)
 					if err != nil {

@@ -20,7 +20,7 @@ func execCommand(g *globals) *cobra.Command {
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var path string
-			err := g.with(func(in *ctl.Instance) (err error) {
+			err := g.read(func(in *ctl.Instance) (err error) {
 				path, err = in.ContainerNetns(args[0])
 				return err
 			})

@@ -117,7 +117,7 @@ func networkLs(g *globals) *cobra.Command {
 			if format != "" && format != "json" && format != "table" {
 				return fmt.Errorf("unsupported --format %q: use json or table", format)
 			}
-			return g.with(func(in *ctl.Instance) error {
+			return g.read(func(in *ctl.Instance) error {
 				out := cmd.OutOrStdout()
 				tw := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
 				if !quiet && format != "json" {
@@ -170,7 +170,7 @@ func networkInspect(g *globals) *cobra.Command {
 		Short: "Display detailed information on one or more networks",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.with(func(in *ctl.Instance) error {
+			return g.read(func(in *ctl.Instance) error {
 				return inspectEach(cmd, args, func(ref string) (networkView, error) {
 					n, err := in.Network(ref)
 					if err != nil {

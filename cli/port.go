@@ -18,7 +18,7 @@ func portCommand(g *globals) *cobra.Command {
 		Short: "List port mappings or a specific mapping for the container",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.with(func(in *ctl.Instance) error {
+			return g.read(func(in *ctl.Instance) error {
 				c, err := in.Container(args[0])
 				if err != nil {
 					return err

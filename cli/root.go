@@ -41,22 +41,38 @@ type globals struct {
 	opts ctl.Options
 }
 
-// open opens the instance the global flags name.
-func (g *globals) open() (*ctl.Instance, error) {
+// options are the instance options the global flags and environment give.
+func (g *globals) options() (ctl.Options, error) {
 	mode, err := loader.ParseAttachMode(g.env.Getenv("BPFNET_ATTACH"))
 	if err != nil {
-		return nil, fmt.Errorf("BPFNET_ATTACH: %w", err)
+		return ctl.Options{}, fmt.Errorf("BPFNET_ATTACH: %w", err)
 	}
 	opts := g.opts
 	opts.Attach = mode
 	opts.Stderr = g.env.Stderr
 	opts.Fault = g.env.Getenv(ctl.EnvFault)
-	return ctl.Open(opts)
+	return opts, nil
 }
 
-// with opens the instance, runs fn and closes it.
+// with opens the instance for a command that changes it, runs fn and
+// closes it.
 func (g *globals) with(fn func(*ctl.Instance) error) error {
-	in, err := g.open()
+	return g.withOptions(ctl.Open, func(*ctl.Options) {}, fn)
+}
+
+// read opens the instance for a command that only reads it: no exclusive
+// lock, nothing written to the kernel or the disk.
+func (g *globals) read(fn func(*ctl.Instance) error) error {
+	return g.withOptions(ctl.OpenReadOnly, func(*ctl.Options) {}, fn)
+}
+
+func (g *globals) withOptions(open func(ctl.Options) (*ctl.Instance, error), adjust func(*ctl.Options), fn func(*ctl.Instance) error) error {
+	opts, err := g.options()
+	if err != nil {
+		return err
+	}
+	adjust(&opts)
+	in, err := open(opts)
 	if err != nil {
 		return err
 	}

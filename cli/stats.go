@@ -15,7 +15,7 @@ func statsCommand(g *globals) *cobra.Command {
 		Use:   "stats [CONTAINER...]",
 		Short: "Show packets, bytes and drops by reason per endpoint",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.with(func(in *ctl.Instance) error {
+			return g.read(func(in *ctl.Instance) error {
 				counters, err := in.Counters(args...)
 				if err != nil {
 					return err

@@ -20,20 +20,20 @@ func systemCommand(g *globals) *cobra.Command {
 			if !force && !confirm(g, "WARNING! This will remove every bpfnet container and network.") {
 				return nil
 			}
-			in, err := g.open()
+			opts, err := g.options()
 			if err != nil {
 				return err
 			}
-			return in.Reset()
+			return ctl.Reset(opts)
 		},
 	}
 	reset.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
 	check := &cobra.Command{
 		Use:   "check",
-		Short: "Compare the kernel state with the store",
+		Short: "Compare the kernel state with the store, both ways (changes nothing)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.with(func(in *ctl.Instance) error {
+			return g.read(func(in *ctl.Instance) error {
 				problems, err := in.Check()
 				if err != nil {
 					return err
@@ -48,10 +48,10 @@ func systemCommand(g *globals) *cobra.Command {
 	}
 	repair := &cobra.Command{
 		Use:   "repair",
-		Short: "Rebuild the kernel state the store describes",
+		Short: "Make the kernel what the store describes: roll back an interrupted command, rebuild what is missing, remove what the store does not explain; restore a damaged or lost store from its backup",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.with(func(in *ctl.Instance) error {
+			return g.withOptions(ctl.Open, func(o *ctl.Options) { o.RestoreStore = true }, func(in *ctl.Instance) error {
 				problems, err := in.Repair()
 				for _, p := range problems {
 					fmt.Fprintln(cmd.OutOrStdout(), "repaired:", p)

@@ -3,6 +3,8 @@ package ctl
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -59,7 +61,7 @@ func (in *Instance) Container(ref string) (*Container, error) {
 }
 
 // CreateContainer makes a container and connects it to its network.
-func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error) {
+func (in *Instance) CreateContainer(spec ContainerSpec) (*Container, error) {
 	if !validName.MatchString(spec.Name) {
 		return nil, fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", spec.Name)
 	}
@@ -74,7 +76,7 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error
 	if err != nil {
 		return nil, err
 	}
-	c = &Container{ID: newID(), Name: spec.Name, Created: time.Now().UTC()}
+	c := &Container{ID: newID(), Name: spec.Name, Created: time.Now().UTC()}
 	publishing := len(spec.Publish) > 0 || spec.PublishAll
 	if n.Driver == DriverHost {
 		if publishing {
@@ -95,29 +97,54 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error
 		}
 		c.Mode = NetworkNone
 	}
-
 	published, err := in.portMappings(spec)
 	if err != nil {
 		return nil, err
 	}
+	if err := in.create(c, n, spec, published); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
+// create builds c in the kernel and commits it; on error, nothing of it
+// stays in the kernel and the store does not hold it.
+func (in *Instance) create(c *Container, n *Network, spec ContainerSpec, published []ports.Mapping) (err error) {
+	intent := Intent{Op: "container create " + c.Name}
+	if spec.Netns == "" {
+		path := filepath.Join(in.opts.NetnsDir, c.Name)
+		if _, err := os.Lstat(path); err == nil {
+			return fmt.Errorf("create network namespace %s: %w", path, os.ErrExist)
+		}
+		intent.Netns = []string{path}
+	}
+	var ep *Endpoint
+	if n.Driver == DriverBridge {
+		if ep, err = in.planEndpoint(c, n, spec.IP, spec.Aliases); err != nil {
+			return err
+		}
+		intent.Veths = []string{hostIfname(ep)}
+	}
+	if err := in.begin(intent); err != nil {
+		return err
+	}
 	var undo undoStack
 	defer func() {
 		if err != nil {
 			undo.run()
+			in.end()
 		}
 	}()
 	if err := in.giveNetns(c, spec.Netns, &undo); err != nil {
-		return nil, err
+		return err
 	}
-	if n.Driver == DriverBridge {
-		ep, err := in.connect(c, n, spec.IP, spec.Aliases)
-		if err != nil {
-			return nil, err
+	if ep != nil {
+		if err := in.connectPlanned(c, n, ep); err != nil {
+			return err
 		}
 		undo.push(func() error { return in.disconnectKernel(c, n, ep) })
 		if err := in.publishPorts(c, published); err != nil {
-			return nil, err
+			return err
 		}
 		undo.push(func() error { return in.dropPortEntries(c, published) })
 	}
@@ -125,10 +152,7 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (c *Container, err error
 	if len(published) > 0 {
 		ch.AddPorts = map[string][]ports.Mapping{c.ID: published}
 	}
-	if err := in.commit(ch); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return in.commit(ch)
 }
 
 // giveNetns creates c's named namespace or adopts the one at adopt.
@@ -144,6 +168,9 @@ func (in *Instance) giveNetns(c *Container, adopt string, undo *undoStack) error
 		}
 		c.Netns, c.Adopted = adopt, true
 		return nil
+	}
+	if err := in.step("kernel: create namespace " + c.Name); err != nil {
+		return err
 	}
 	path, err := createNamedNetns(in.opts.NetnsDir, c.Name, setupContainerNetns)
 	if err != nil {
@@ -171,14 +198,27 @@ func setupContainerNetns() error {
 }
 
 // RemoveContainer disconnects c from every network and deletes the
-// namespace bpfnet made for it.
+// namespace bpfnet made for it. Interrupted, it is rolled back: the store
+// still holds c, and repair rebuilds what was removed.
 func (in *Instance) RemoveContainer(ref string) error {
 	c, err := in.Container(ref)
 	if err != nil {
 		return err
 	}
+	if c.Netns != "" && !c.Adopted {
+		if err := in.ownNetnsPath(c.Netns); err != nil {
+			return fmt.Errorf("remove container %s: %w", c.Name, err)
+		}
+	}
 	published, err := in.store.Ports(c.ID)
 	if err != nil {
+		return err
+	}
+	// On failure the intent stays: the next command rebuilds what went.
+	if err := in.begin(Intent{Op: "container rm " + c.Name}); err != nil {
+		return err
+	}
+	if err := in.step("kernel: unpublish ports of " + c.Name); err != nil {
 		return err
 	}
 	if err := in.dropPortEntries(c, published); err != nil {
@@ -191,6 +231,9 @@ func (in *Instance) RemoveContainer(ref string) error {
 		}
 	}
 	if c.Netns != "" && !c.Adopted {
+		if err := in.step("kernel: delete namespace " + c.Netns); err != nil {
+			return err
+		}
 		if err := kernel.DeleteNetns(c.Netns); err != nil {
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
@@ -199,7 +242,7 @@ func (in *Instance) RemoveContainer(ref string) error {
 }
 
 // Connect attaches a container to one more bridge network.
-func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) error {
+func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) (err error) {
 	n, err := in.Network(netRef)
 	if err != nil {
 		return err
@@ -216,9 +259,16 @@ func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) error {
 	case c.Endpoint(n.ID) != nil:
 		return fmt.Errorf("endpoint with name %s already exists in network %s", c.Name, n.Name)
 	}
-	before := portTarget(c)
-	ep, err := in.connect(c, n, ip, aliases)
+	ep, err := in.planEndpoint(c, n, ip, aliases)
 	if err != nil {
+		return err
+	}
+	if err := in.begin(Intent{Op: "network connect " + n.Name + " " + c.Name, Veths: []string{hostIfname(ep)}}); err != nil {
+		return err
+	}
+	defer in.end()
+	before := portTarget(c)
+	if err := in.connectPlanned(c, n, ep); err != nil {
 		return err
 	}
 	err = in.retargetPorts(c, before)
@@ -234,7 +284,8 @@ func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) error {
 	return nil
 }
 
-// Disconnect detaches a container from a network.
+// Disconnect detaches a container from a network. Interrupted, it is
+// rolled back: the store still holds the endpoint, and repair rebuilds it.
 func (in *Instance) Disconnect(netRef, ctrRef string) error {
 	n, err := in.Network(netRef)
 	if err != nil {
@@ -251,6 +302,10 @@ func (in *Instance) Disconnect(netRef, ctrRef string) error {
 	if ep == nil {
 		return fmt.Errorf("container %s is not connected to network %s", c.Name, n.Name)
 	}
+	// On failure the intent stays: the next command rebuilds what went.
+	if err := in.begin(Intent{Op: "network disconnect " + n.Name + " " + c.Name}); err != nil {
+		return err
+	}
 	if err := in.disconnectKernel(c, n, ep); err != nil {
 		return err
 	}
@@ -262,22 +317,28 @@ func (in *Instance) Disconnect(netRef, ctrRef string) error {
 		}
 	}
 	before := portTarget(c)
-	kept := c.Endpoints[:0]
+	kept := []*Endpoint{}
 	for _, e := range c.Endpoints {
 		if e != ep {
 			kept = append(kept, e)
 		}
 	}
+	was := c.Endpoints
 	c.Endpoints = kept
 	if err := in.retargetPorts(c, before); err != nil {
+		c.Endpoints = was
 		return err
 	}
-	return in.commit(Change{PutContainers: []*Container{c}})
+	if err := in.commit(Change{PutContainers: []*Container{c}}); err != nil {
+		c.Endpoints = was
+		return err
+	}
+	return nil
 }
 
-// connect allocates an endpoint of c on n, builds it in the kernel and
-// appends it to c. Nothing is stored yet.
-func (in *Instance) connect(c *Container, n *Network, ipText string, aliases []string) (*Endpoint, error) {
+// planEndpoint allocates an endpoint of c on n: address, slot and ID;
+// nothing is built or stored yet.
+func (in *Instance) planEndpoint(c *Container, n *Network, ipText string, aliases []string) (*Endpoint, error) {
 	var requested netip.Addr
 	if ipText != "" {
 		if !n.UserSubnet {
@@ -302,12 +363,17 @@ func (in *Instance) connect(c *Container, n *Network, ipText string, aliases []s
 	if err != nil {
 		return nil, err
 	}
-	ep := &Endpoint{ID: newID(), NetworkID: n.ID, IP: ip, Aliases: aliases, Slot: slot}
+	return &Endpoint{ID: newID(), NetworkID: n.ID, IP: ip, Aliases: aliases, Slot: slot}, nil
+}
+
+// connectPlanned builds ep, planned for c on n, in the kernel and appends
+// it to c. Nothing is stored yet.
+func (in *Instance) connectPlanned(c *Container, n *Network, ep *Endpoint) error {
 	if err := in.connectKernel(c, n, ep); err != nil {
-		return nil, err
+		return err
 	}
 	c.Endpoints = append(c.Endpoints, ep)
-	return ep, nil
+	return nil
 }
 
 // freeSlot is the lowest counters row no endpoint holds.

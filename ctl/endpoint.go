@@ -16,7 +16,8 @@ import (
 )
 
 // hostIfname names the host side of an endpoint's veth, as Docker does:
-// "veth" and 7 hex digits.
+// "veth" and 7 hex digits. It is derived, never read from the store: a
+// store is data, and must not name the device bpfnet deletes.
 func hostIfname(ep *Endpoint) string { return "veth" + ep.ID[:7] }
 
 // datapathEndpoint is what the datapath must know of ep, c's endpoint on n;
@@ -43,6 +44,9 @@ func (in *Instance) connectKernel(c *Container, n *Network, ep *Endpoint) (err e
 	defer ctrNs.Close()
 	ep.MAC = ipam.MAC(ep.IP).String()
 	ep.HostIfname = hostIfname(ep)
+	if err := in.step("kernel: create veth " + ep.HostIfname); err != nil {
+		return err
+	}
 	if ep.Ifname == "" {
 		if err := kernel.Do(ctrNs, func() (err error) { ep.Ifname, err = freeIfname(c); return err }); err != nil {
 			return err
@@ -59,6 +63,7 @@ func (in *Instance) connectKernel(c *Container, n *Network, ep *Endpoint) (err e
 		veth := &netlink.Veth{
 			LinkAttrs: netlink.LinkAttrs{
 				Name: ep.HostIfname, MTU: n.Settings.MTU, HardwareAddr: ipam.MAC(n.IPAM.Gateway),
+				Alias: in.vethAlias(ep),
 			},
 			PeerName: ep.Ifname, PeerHardwareAddr: ipam.MAC(ep.IP), PeerMTU: uint32(n.Settings.MTU),
 			PeerNamespace: netlink.NsFd(int(ctrNs)),
@@ -71,10 +76,13 @@ func (in *Instance) connectKernel(c *Container, n *Network, ep *Endpoint) (err e
 			return fmt.Errorf("find veth %s: %w", ep.HostIfname, err)
 		}
 		ifindex = host.Attrs().Index
-		_ = kernel.WriteSysctl("net/ipv6/conf/"+ep.HostIfname+"/disable_ipv6", "1")
+		kernel.DisableIPv6(ep.HostIfname)
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := in.step("kernel: configure " + ep.Ifname + " of " + c.Name); err != nil {
 		return err
 	}
 	if err := kernel.Do(ctrNs, func() error { return configureContainerSide(n, ep, c) }); err != nil {
@@ -86,9 +94,15 @@ func (in *Instance) connectKernel(c *Container, n *Network, ep *Endpoint) (err e
 	if err != nil {
 		return err
 	}
+	if err := in.step("kernel: configure " + ep.HostIfname); err != nil {
+		return err
+	}
 	return in.inHost(func() error {
 		if err := configureHostSide(n, ep, ifindex); err != nil {
 			return fmt.Errorf("configure %s of container %s: %w", ep.HostIfname, c.Name, err)
+		}
+		if err := in.step("kernel: attach programs to " + ep.HostIfname); err != nil {
+			return err
 		}
 		return in.dp.AttachEndpoint(datapathEndpoint(n, ep, ifindex, publishes))
 	})
@@ -184,18 +198,25 @@ func configureHostSide(n *Network, ep *Endpoint, ifindex int) error {
 // sends a later flow to a reused address.
 func (in *Instance) disconnectKernel(c *Container, n *Network, ep *Endpoint) error {
 	return in.inHost(func() error {
+		if err := in.step("kernel: detach " + ep.IP.String()); err != nil {
+			return err
+		}
 		if err := in.dp.DetachEndpoint(datapathEndpoint(n, ep, 0, false)); err != nil {
 			return err
 		}
 		if _, err := in.dp.FlushConntrack(ep.IP); err != nil {
 			return err
 		}
-		link, err := netlink.LinkByName(ep.HostIfname)
+		name := hostIfname(ep)
+		link, err := netlink.LinkByName(name)
 		if err != nil {
 			return nil
 		}
+		if err := in.step("kernel: delete veth " + name); err != nil {
+			return err
+		}
 		if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
-			return fmt.Errorf("delete veth %s of container %s: %w", ep.HostIfname, c.Name, err)
+			return fmt.Errorf("delete veth %s of container %s: %w", name, c.Name, err)
 		}
 		return nil
 	})

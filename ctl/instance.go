@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,11 +27,21 @@ type Options struct {
 	Sizes     loader.Sizes // map sizes, used when the maps are created
 	Stderr    io.Writer    // notices such as a rebuild after a reboot
 	Fault     string       // the crash tests' hook, BPFNET_FAULT (fault.go)
+	// RestoreStore lets Open replace a damaged, empty or missing store
+	// with its backup (`system repair`).
+	RestoreStore bool
+	// Discard lets Open start from an empty store when the store is
+	// damaged or lost and cannot be restored (`system reset`, which then
+	// finds the instance's kernel objects by scanning).
+	Discard bool
 }
 
 func (o Options) withDefaults() Options {
 	if o.Root == "" {
 		o.Root = DefaultRoot
+	}
+	if abs, err := filepath.Abs(o.Root); err == nil {
+		o.Root = abs
 	}
 	if o.BPFFS == "" {
 		o.BPFFS = "/sys/fs/bpf/bpfnet"
@@ -44,6 +55,7 @@ func (o Options) withDefaults() Options {
 			o.NetnsDir = filepath.Join(o.Root, "netns")
 		}
 	}
+	o.BPFFS, o.NetnsDir = filepath.Clean(o.BPFFS), filepath.Clean(o.NetnsDir)
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
@@ -53,34 +65,53 @@ func (o Options) withDefaults() Options {
 // Instance is an opened instance: locked, with its store and datapath.
 // Every command opens one, works, and closes it.
 type Instance struct {
-	opts  Options
-	lock  *os.File
-	store *Store
-	dp    *loader.Datapath
-	host  *hostNS
-	state *State
-	fault *faults
+	opts     Options
+	readOnly bool
+	lock     *os.File
+	store    *Store
+	dp       *loader.Datapath // nil in a read-only instance until a reader needs it
+	host     *hostNS
+	state    *State
+	fault    *faults
+	pending  *Intent // this command's journal entry
+	// interrupted is the intent an interrupted command left, as found by a
+	// read-only open (a mutating open rolls it back).
+	interrupted *Intent
+	rolledBack  []string // what rolling it back found and fixed
 }
 
-// Open locks the instance, loads its store and datapath, creates the
-// predefined networks on first use and rebuilds the kernel state if it was
-// lost (a reboot).
-func Open(opts Options) (*Instance, error) {
+// Open locks the instance for a command that changes it, loads its store
+// and datapath, rolls back a command that was interrupted, creates the
+// predefined networks on first use, brings the host-wide datapath in line
+// with the host's devices and rebuilds the kernel state if it was lost (a
+// reboot).
+func Open(opts Options) (*Instance, error) { return open(opts, false) }
+
+// OpenReadOnly opens the instance for a command that only reads it (ls,
+// inspect, port, stats, conntrack ls, system check): a shared lock, the
+// store opened read-only, nothing written to the kernel or the disk, so it
+// works on a read-only root. The first command of a new instance creates
+// it, read-only or not.
+func OpenReadOnly(opts Options) (*Instance, error) {
 	opts = opts.withDefaults()
-	if err := os.MkdirAll(opts.Root, 0o700); err != nil {
-		return nil, fmt.Errorf("create root %s: %w", opts.Root, err)
+	if st, err := os.Stat(storePath(opts)); err != nil || st.Size() == 0 {
+		return open(opts, false)
 	}
-	lock, err := os.OpenFile(filepath.Join(opts.Root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	return open(opts, true)
+}
+
+func storePath(o Options) string { return filepath.Join(o.Root, "bpfnet.db") }
+
+func open(opts Options, readOnly bool) (*Instance, error) {
+	opts = opts.withDefaults()
+	if err := prepareRoot(opts.Root, !readOnly); err != nil {
+		return nil, err
+	}
+	lock, err := openLock(opts.Root, readOnly)
 	if err != nil {
-		return nil, fmt.Errorf("open lock of %s: %w", opts.Root, err)
+		return nil, err
 	}
-	// One command at a time per instance: the lock covers the store and the
-	// kernel changes derived from it.
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("lock %s: %w", opts.Root, err)
-	}
-	in := &Instance{opts: opts, lock: lock}
+	in := &Instance{opts: opts, lock: lock, readOnly: readOnly}
 	if in.fault, err = parseFault(opts.Fault, opts.Stderr); err != nil {
 		in.Close()
 		return nil, err
@@ -92,18 +123,60 @@ func Open(opts Options) (*Instance, error) {
 	return in, nil
 }
 
+// openLock takes the instance's lock: exclusive for a command that
+// changes the instance, shared for readers. The lock file is never
+// removed, not even by reset, so every command locks the same inode.
+func openLock(root string, shared bool) (*os.File, error) {
+	path := filepath.Join(root, "lock")
+	flags := os.O_CREATE | os.O_RDWR | unix.O_NOFOLLOW
+	if shared {
+		flags = os.O_RDONLY | unix.O_NOFOLLOW
+	}
+	lock, err := os.OpenFile(path, flags, 0o600)
+	if shared && errors.Is(err, os.ErrNotExist) {
+		lock, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open lock of %s: %w", root, err)
+	}
+	if err := checkTrusted(path, lock); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	how := unix.LOCK_EX
+	if shared {
+		how = unix.LOCK_SH
+	}
+	// One changing command at a time per instance: the lock covers the
+	// store and the kernel changes derived from it.
+	if err := unix.Flock(int(lock.Fd()), how); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("lock %s: %w", root, err)
+	}
+	return lock, nil
+}
+
 func (in *Instance) open() (err error) {
 	if in.host, err = openHostNS(in.opts.HostNetns); err != nil {
 		return err
 	}
-	if in.store, err = openStore(filepath.Join(in.opts.Root, "bpfnet.db")); err != nil {
+	if err := in.openStore(); err != nil {
 		return err
 	}
-	if in.state, err = in.store.Load(); err != nil {
+	in.interrupted, err = readJournal(in.journalPath())
+	if err != nil || in.readOnly {
 		return err
 	}
 	if in.dp, err = loader.OpenSized(in.opts.BPFFS, in.opts.Attach, in.opts.Sizes); err != nil {
 		return err
+	}
+	if err := in.checkSizes(); err != nil {
+		return err
+	}
+	if in.interrupted != nil && !in.dp.Fresh() {
+		if err := in.rollBack(in.interrupted); err != nil {
+			return err
+		}
 	}
 	if err := in.ensurePredefined(); err != nil {
 		return err
@@ -127,36 +200,78 @@ func (in *Instance) open() (err error) {
 			fmt.Fprintln(in.opts.Stderr, "bpfnet:", p)
 		}
 	}
+	// A reboot took whatever an interrupted command had made.
+	if in.interrupted != nil {
+		in.pending = in.interrupted
+		in.end()
+	}
 	// Every program now running was loaded by this build.
 	return in.recordDatapath()
 }
 
-// OpenReadOnly opens the instance for commands that only read it (ls,
-// inspect, port, stats, conntrack ls, system check).
-func OpenReadOnly(opts Options) (*Instance, error) { return Open(opts) }
+// checkSizes refuses map sizes that differ from the instance's: a pinned
+// map keeps the size it was made with.
+func (in *Instance) checkSizes() error {
+	want := in.opts.Sizes.ConntrackEntries
+	if got := in.dp.ConntrackEntries(); want != 0 && got != want {
+		return fmt.Errorf("the instance's conntrack table holds %d entries, not the %d --conntrack-entries asks for: the size is set when the instance is created ('bpfnet system reset' removes it)", got, want)
+	}
+	return nil
+}
+
+// datapath is the instance's datapath; a read-only instance opens the
+// pinned maps on first use, and has none when they are not pinned.
+func (in *Instance) datapath() (*loader.Datapath, error) {
+	if in.dp != nil {
+		return in.dp, nil
+	}
+	dp, err := loader.OpenPinned(in.opts.BPFFS)
+	if err != nil {
+		return nil, err
+	}
+	in.dp = dp
+	return dp, nil
+}
 
 // Close releases the store, the datapath's descriptors and the lock.
 func (in *Instance) Close() {
 	if in.dp != nil {
 		in.dp.Close()
+		in.dp = nil
 	}
 	if in.store != nil {
 		in.store.Close()
+		in.store = nil
 	}
 	if in.host != nil {
 		in.host.Close()
+		in.host = nil
 	}
-	in.lock.Close() // closing the descriptor releases the flock
+	if in.lock != nil {
+		in.lock.Close() // closing the descriptor releases the flock
+		in.lock = nil
+	}
 }
 
 // State is the store's content as of the last change.
 func (in *Instance) State() *State { return in.state }
 
-// commit writes ch and applies it to the in-memory state.
+// step is a point of a command where the fault hook may end it.
+func (in *Instance) step(what string) error { return in.fault.step(what) }
+
+// commit writes ch, applies it to the in-memory state and ends the
+// command's journal entry: from here the store holds its effect.
 func (in *Instance) commit(ch Change) error {
+	if in.readOnly {
+		return fmt.Errorf("internal error: a read-only command tried to change the store")
+	}
+	if err := in.step("store: commit"); err != nil {
+		return err
+	}
 	if err := in.store.Apply(ch); err != nil {
 		return err
 	}
+	in.end()
 	for _, n := range ch.PutNetworks {
 		in.state.Networks[n.ID] = n
 	}

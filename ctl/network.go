@@ -113,7 +113,11 @@ func (in *Instance) CreateNetwork(spec NetworkSpec) (*Network, error) {
 	if n.IPAM, err = in.networkIPAM(spec); err != nil {
 		return nil, err
 	}
-	if err := in.inHost(func() error { return addGateway(n) }); err != nil {
+	if err := in.begin(Intent{Op: "network create " + n.Name}); err != nil {
+		return nil, err
+	}
+	defer in.end()
+	if err := in.addGateway(n); err != nil {
 		return nil, err
 	}
 	if err := in.commit(Change{PutNetworks: []*Network{n}}); err != nil {
@@ -121,6 +125,14 @@ func (in *Instance) CreateNetwork(spec NetworkSpec) (*Network, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// addGateway gives the host n's gateway address.
+func (in *Instance) addGateway(n *Network) error {
+	if err := in.step("kernel: add gateway of " + n.Name); err != nil {
+		return err
+	}
+	return in.inHost(func() error { return addGateway(n) })
 }
 
 // networkIPAM validates the user's addressing or picks Docker's next
@@ -163,8 +175,13 @@ func (in *Instance) RemoveNetwork(ref string) error {
 	if users := in.networkUsers(n); len(users) > 0 {
 		return fmt.Errorf("error while removing network: network %s has active endpoints (%s)", n.Name, strings.Join(users, ", "))
 	}
-	// The gateway goes first: repair re-adds the gateways the store names,
-	// but never removes an address the store has forgotten.
+	if err := in.begin(Intent{Op: "network rm " + n.Name}); err != nil {
+		return err
+	}
+	defer in.end()
+	if err := in.step("kernel: remove gateway of " + n.Name); err != nil {
+		return err
+	}
 	if err := in.inHost(func() error { return delGateway(n) }); err != nil {
 		return err
 	}
@@ -229,7 +246,11 @@ func (in *Instance) ensurePredefined() error {
 	}
 	host := &Network{ID: newID(), Name: NetworkHost, Driver: DriverHost, Created: now, Predefined: true}
 	none := &Network{ID: newID(), Name: NetworkNone, Driver: DriverNull, Created: now, Predefined: true}
-	if err := in.inHost(func() error { return addGateway(bridge) }); err != nil {
+	if err := in.begin(Intent{Op: "create the predefined networks"}); err != nil {
+		return err
+	}
+	defer in.end()
+	if err := in.addGateway(bridge); err != nil {
 		return err
 	}
 	if err := in.commit(Change{PutNetworks: []*Network{bridge, host, none}}); err != nil {

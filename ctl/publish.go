@@ -116,6 +116,10 @@ func (in *Instance) publishPorts(c *Container, ms []ports.Mapping) (err error) {
 		return nil
 	}
 	for i, m := range ms {
+		if err := in.step("kernel: publish " + m.String()); err != nil {
+			_ = in.unpublishMappings(c, ms[:i])
+			return err
+		}
 		if err := in.dp.PublishPort(datapathPort(m, portTarget(c))); err != nil {
 			_ = in.unpublishMappings(c, ms[:i])
 			return fmt.Errorf("publish %s of container %s: %w", m, c.Name, err)
@@ -131,6 +135,9 @@ func (in *Instance) publishPorts(c *Container, ms []ports.Mapping) (err error) {
 // setPublishesPorts tells the programs of c's endpoints whether replies
 // may need reverse NAT: a map update, no reload.
 func (in *Instance) setPublishesPorts(c *Container, on bool) error {
+	if err := in.step(fmt.Sprintf("kernel: endpoints of %s publish ports: %v", c.Name, on)); err != nil {
+		return err
+	}
 	for _, ep := range c.Endpoints {
 		if err := in.dp.SetPublishesPorts(ep.Slot, on); err != nil {
 			return fmt.Errorf("container %s: %w", c.Name, err)
@@ -185,14 +192,17 @@ func (in *Instance) Publish(ref string, specs []string) ([]ports.Mapping, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := in.publishPorts(c, added); err != nil {
+	if err := in.begin(Intent{Op: "container publish " + c.Name}); err != nil {
 		return nil, err
 	}
-	if err := in.commit(Change{AddPorts: map[string][]ports.Mapping{c.ID: added}}); err != nil {
+	defer in.end()
+	err = in.publishPorts(c, added)
+	if err == nil {
+		err = in.commit(Change{AddPorts: map[string][]ports.Mapping{c.ID: added}})
+	}
+	if err != nil {
 		_ = in.unpublishMappings(c, added)
-		if !had {
-			_ = in.setPublishesPorts(c, false)
-		}
+		_ = in.setPublishesPorts(c, had)
 		return nil, err
 	}
 	return added, nil
@@ -223,15 +233,24 @@ func (in *Instance) Unpublish(ref string, specs []string) error {
 	if len(removed) == 0 {
 		return fmt.Errorf("container %s publishes none of %v", c.Name, specs)
 	}
+	// On failure the intent stays: the next command republishes what went.
+	if err := in.begin(Intent{Op: "container unpublish " + c.Name}); err != nil {
+		return err
+	}
+	if err := in.step("kernel: unpublish ports of " + c.Name); err != nil {
+		return err
+	}
 	if err := in.unpublishMappings(c, removed); err != nil {
 		return err
+	}
+	if len(kept) == 0 {
+		if err := in.setPublishesPorts(c, false); err != nil {
+			return err
+		}
 	}
 	if err := in.commit(Change{RemovePorts: map[string][]ports.Mapping{c.ID: removed}}); err != nil {
 		_ = in.publishPorts(c, removed) // the store still has them
 		return err
-	}
-	if len(kept) == 0 {
-		return in.setPublishesPorts(c, false)
 	}
 	return nil
 }

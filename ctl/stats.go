@@ -28,10 +28,14 @@ func (in *Instance) Counters(refs ...string) ([]EndpointCounters, error) {
 			containers = append(containers, c)
 		}
 	}
+	dp, err := in.datapath()
+	if err != nil {
+		return nil, err
+	}
 	var out []EndpointCounters
 	for _, c := range containers {
 		for _, ep := range c.Endpoints {
-			cnt, err := in.dp.Counters(ep.Slot)
+			cnt, err := dp.Counters(ep.Slot)
 			if err != nil {
 				return nil, err
 			}
@@ -42,7 +46,13 @@ func (in *Instance) Counters(refs ...string) ([]EndpointCounters, error) {
 }
 
 // Conntrack lists the datapath's tracked flows.
-func (in *Instance) Conntrack() ([]loader.Flow, error) { return in.dp.Conntrack() }
+func (in *Instance) Conntrack() ([]loader.Flow, error) {
+	dp, err := in.datapath()
+	if err != nil {
+		return nil, err
+	}
+	return dp.Conntrack()
+}
 
 // FlushConntrack deletes every tracked flow, or those of the containers
 // named.

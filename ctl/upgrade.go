@@ -55,7 +55,7 @@ func (in *Instance) reloadPrograms() error {
 		for _, ep := range c.Endpoints {
 			n := in.state.Networks[ep.NetworkID]
 			err := in.inHost(func() error {
-				l, err := netlink.LinkByName(ep.HostIfname)
+				l, err := netlink.LinkByName(hostIfname(ep))
 				if err != nil {
 					return nil
 				}
@@ -72,6 +72,13 @@ func (in *Instance) reloadPrograms() error {
 	}
 	err = in.inHost(func() error {
 		for index, ip := range uplinks {
+			if _, err := netlink.LinkByIndex(index); err != nil {
+				// Gone since the last sync: nothing to replace.
+				if err := in.dp.DetachUplink(index); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := in.dp.AttachUplink(index, ip); err != nil {
 				return fmt.Errorf("uplink %d: %w", index, err)
 			}

@@ -21,7 +21,7 @@ func (in *Instance) syncHost() error {
 	ours := map[string]bool{"lo": true, gatewayDevice: true, gatewayDevicePeer: true}
 	for _, c := range in.state.Containers {
 		for _, ep := range c.Endpoints {
-			ours[ep.HostIfname] = true
+			ours[hostIfname(ep)] = true
 		}
 	}
 	registered, err := in.dp.Uplinks()

@@ -63,12 +63,6 @@ func (d *Datapath) EndpointEntries() (map[netip.Addr]EndpointEntry, error) {
 	return out, nil
 }
 
-// ForgetEndpoint removes whatever the datapath holds for an endpoint at ip
-// in slot: its forwarding entry, links, state and counters.
-func (d *Datapath) ForgetEndpoint(ip netip.Addr, slot uint32) error {
-	return d.DetachEndpoint(Endpoint{IP: ip, Slot: slot})
-}
-
 // PortEntries lists the published ports the datapath serves.
 func (d *Datapath) PortEntries() ([]Port, error) {
 	var out []Port
@@ -187,3 +181,36 @@ func (d *Datapath) FlushConntrackMatching(stale func(netip.Addr) bool) (int, err
 
 // ConntrackEntries is the size of the instance's conntrack table.
 func (d *Datapath) ConntrackEntries() uint32 { return d.ct.MaxEntries() }
+
+// DeleteEndpointEntry removes ip from the forwarding map only, leaving
+// the slot's links, state and counters (another endpoint may hold it).
+func (d *Datapath) DeleteEndpointEntry(ip netip.Addr) error {
+	if err := d.endpoints.Delete(ipKey(ip)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete endpoint %v from map: %w", ip, err)
+	}
+	return nil
+}
+
+// ForgetSlot releases what the datapath keeps per endpoint slot: its
+// pinned links, state and counters.
+func (d *Datapath) ForgetSlot(slot uint32) error {
+	if err := d.unpinLinks(slot); err != nil {
+		return err
+	}
+	if err := d.SetPublishesPorts(slot, false); err != nil {
+		return err
+	}
+	return d.ResetCounters(slot)
+}
+
+// CountConntrackMatching counts the entries FlushConntrackMatching would
+// delete.
+func (d *Datapath) CountConntrackMatching(stale func(netip.Addr) bool) (int, error) {
+	n := 0
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+		if stale(keyIP(k.Saddr)) || stale(keyIP(k.Daddr)) || (e.NatAddr != 0 && stale(keyIP(e.NatAddr))) {
+			n++
+		}
+	})
+	return n, err
+}

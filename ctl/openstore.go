@@ -1,0 +1,138 @@
+package ctl
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/bpfnet/bpfnet/loader"
+)
+
+// ErrStoreLost marks a store that is missing or empty while the kernel or
+// a backup shows the instance existed: starting afresh would forget
+// containers and ports that still work.
+var ErrStoreLost = errors.New("store lost")
+
+// openStore opens and loads the store, restoring it from its backup when
+// the options allow and it is damaged or lost.
+func (in *Instance) openStore() error {
+	path := storePath(in.opts)
+	lost := false
+	if st, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || (err == nil && st.Size() == 0) {
+		_, bakErr := os.Stat(backupPath(path))
+		lost = loader.Pinned(in.opts.BPFFS) || bakErr == nil
+	} else if err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	} else if err := checkTrusted(path, nil); err != nil {
+		return err
+	}
+	if lost {
+		if err := in.recoverStore(fmt.Errorf("store %s is missing or empty, but the instance still exists (its datapath is pinned in %s, or the store's backup remains): run 'bpfnet system repair' to restore it from its backup %s, or 'bpfnet system reset' to remove the instance: %w",
+			path, in.opts.BPFFS, backupPath(path), ErrStoreLost)); err != nil {
+			return err
+		}
+	}
+	err := in.loadStore(path)
+	if errors.Is(err, ErrStoreDamaged) {
+		if err := in.recoverStore(err); err != nil {
+			return err
+		}
+		err = in.loadStore(path)
+	}
+	return err
+}
+
+func (in *Instance) loadStore(path string) (err error) {
+	if in.store != nil {
+		in.store.Close()
+		in.store = nil
+	}
+	if in.readOnly {
+		in.store, err = openStoreReadOnly(path)
+	} else {
+		in.store, err = openStore(path)
+	}
+	if err != nil {
+		return err
+	}
+	if err := in.store.checkBehindBackup(); err != nil {
+		return err
+	}
+	if in.state, err = in.store.Load(); err != nil {
+		return err
+	}
+	if err := validateState(in.state); err != nil {
+		return in.store.damaged(err)
+	}
+	return nil
+}
+
+// recoverStore handles a damaged or lost store (why) as the options say:
+// restore it from the backup (repair), set it aside and start empty
+// (reset), or fail with why.
+func (in *Instance) recoverStore(why error) error {
+	path := storePath(in.opts)
+	switch {
+	case in.opts.RestoreStore && !in.readOnly:
+		if err := restoreStore(path); err != nil {
+			if in.opts.Discard {
+				return in.discardStore(path)
+			}
+			return fmt.Errorf("%w; and restoring failed: %w ('bpfnet system reset' removes the instance)", why, err)
+		}
+		fmt.Fprintf(in.opts.Stderr, "bpfnet: restored the store %s from its backup\n", path)
+		return nil
+	case in.opts.Discard && !in.readOnly:
+		return in.discardStore(path)
+	}
+	return why
+}
+
+// discardStore moves a damaged store aside so that a fresh one replaces it.
+func (in *Instance) discardStore(path string) error {
+	if in.store != nil {
+		in.store.Close()
+		in.store = nil
+	}
+	aside := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.Rename(path, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("move damaged store aside: %w", err)
+	}
+	return nil
+}
+
+// validateState refuses records whose identifiers bpfnet derives device
+// names and marks from: a store is data, and a planted one must not make
+// bpfnet act on something else.
+func validateState(st *State) error {
+	for id, n := range st.Networks {
+		if !isID(id) || n.ID != id {
+			return fmt.Errorf("network record %q has an invalid ID", id)
+		}
+	}
+	for id, c := range st.Containers {
+		if !isID(id) || c.ID != id {
+			return fmt.Errorf("container record %q has an invalid ID", id)
+		}
+		for _, ep := range c.Endpoints {
+			if !isID(ep.ID) || !ep.IP.Is4() {
+				return fmt.Errorf("container %s has an endpoint with an invalid ID or address", c.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// isID: IDs are 64 lowercase hex digits (newID).
+func isID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
