@@ -64,7 +64,8 @@ func (in *Instance) Reset() error {
 	in.store.Close()
 	in.store = nil
 	path := storePath(in.opts)
-	for _, p := range []string{path, backupPath(path), in.journalPath()} {
+	aside, _ := filepath.Glob(path + ".damaged-*")
+	for _, p := range append([]string{path, backupPath(path), in.journalPath()}, aside...) {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -79,6 +79,9 @@ func openStoreMode(path string, readOnly bool) (*Store, error) {
 	}
 	if err != nil {
 		db.Close()
+		if errors.Is(err, ErrStoreDamaged) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("initialise store %s: %w", path, err)
 	}
 	return s, nil

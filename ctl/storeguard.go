@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
+	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -53,7 +55,15 @@ func openError(path string, err error) error {
 	case errors.Is(err, bolt.ErrTimeout):
 		return fmt.Errorf("open store %s: another process holds it: %w", path, err)
 	}
-	return fmt.Errorf("open store %s: %w", path, err)
+	// A system call's failure (no such file, no space, read-only, denied)
+	// says nothing of the content; bbolt's own complaints do ("file size
+	// too small" has no error value of its own).
+	var errno syscall.Errno
+	var pathErr *os.PathError
+	if errors.As(err, &errno) || errors.As(err, &pathErr) {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &DamagedError{Path: path, Err: err}
 }
 
 func (s *Store) damaged(err error) error { return &DamagedError{Path: s.path, Err: err} }
