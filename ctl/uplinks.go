@@ -1,11 +1,13 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/vishvananda/netlink"
@@ -18,12 +20,6 @@ import (
 // the socket programs. Devices appear and change behind bpfnet's back, so
 // every command looks again; it only attaches what is missing or changed.
 func (in *Instance) syncHost() error {
-	ours := map[string]bool{"lo": true, gatewayDevice: true, gatewayDevicePeer: true}
-	for _, c := range in.state.Containers {
-		for _, ep := range c.Endpoints {
-			ours[hostIfname(ep)] = true
-		}
-	}
 	registered, err := in.dp.Uplinks()
 	if err != nil {
 		return err
@@ -35,43 +31,50 @@ func (in *Instance) syncHost() error {
 		if err := kernel.WriteSysctl("net/ipv4/ip_forward", "1"); err != nil {
 			return err
 		}
-		links, err := kernel.LinkList()
+		// A host namespace made by `ip netns add` starts with lo down;
+		// 127.0.0.1 (published ports, the socket programs' probe) needs it up.
+		lo, err := netlink.LinkByName("lo")
+		if err == nil && lo.Attrs().Flags&net.FlagUp == 0 {
+			err = netlink.LinkSetUp(lo)
+		}
 		if err != nil {
-			return fmt.Errorf("list host devices: %w", err)
+			return fmt.Errorf("bring up lo of the host namespace: %w", err)
 		}
-		for _, l := range links {
-			// A host namespace made by `ip netns add` starts with lo down;
-			// 127.0.0.1 (published ports, the socket programs' probe) needs it up.
-			if l.Attrs().Name == "lo" && l.Attrs().Flags&net.FlagUp == 0 {
-				if err := netlink.LinkSetUp(l); err != nil {
-					return fmt.Errorf("bring up lo of the host namespace: %w", err)
-				}
-			}
-		}
+		// Uplinks are the devices with an IPv4 address: one dump of the
+		// addresses finds them, however many container veths (which
+		// carry none) the host has.
 		addrs, err := kernel.AddrsByLink()
 		if err != nil {
 			return fmt.Errorf("list host addresses: %w", err)
 		}
 		seen := map[int]bool{}
-		for _, l := range links {
-			var first netip.Addr
-			for _, a := range addrs[l.Attrs().Index] {
+		for index, as := range addrs {
+			first, _ := netip.AddrFromSlice(as[0].IP)
+			first = first.Unmap()
+			for _, a := range as {
 				if ip, ok := netip.AddrFromSlice(a.IP); ok {
 					hostIPs = append(hostIPs, ip.Unmap())
-					if !first.IsValid() {
-						first = ip.Unmap()
-					}
 				}
 			}
-			name, index := l.Attrs().Name, l.Attrs().Index
-			if ours[name] || !first.IsValid() {
+			l, err := netlink.LinkByIndex(index)
+			if err != nil {
+				continue // gone since the dump
+			}
+			name := l.Attrs().Name
+			if name == "lo" || name == gatewayDevice || name == gatewayDevicePeer || strings.HasPrefix(l.Attrs().Alias, in.aliasPrefix()) {
 				continue
 			}
 			seen[index] = true
 			if registered[index] == first {
 				continue
 			}
+			if err := in.step("kernel: attach uplink " + name); err != nil {
+				return err
+			}
 			if err := in.dp.AttachUplink(index, first); err != nil {
+				if errors.Is(err, unix.ENODEV) {
+					continue // gone meanwhile: the next command detaches it
+				}
 				return fmt.Errorf("attach uplink %s: %w", name, err)
 			}
 		}

@@ -57,7 +57,7 @@ func setupBpfnet(h *harness) *bpfnet {
 
 func (b *bpfnet) setup() error {
 	s := b.h.s
-	if _, err := os.Stat(filepath.Join(b.h.repo, "ctl", "bpfnet")); err != nil {
+	if _, err := os.Stat(filepath.Join(b.h.repo, "cmd", "bpfnet")); err != nil {
 		return fmt.Errorf("./cmd/bpfnet does not exist yet")
 	}
 	b.bin = filepath.Join(s.tmp, "bpfnet")

@@ -124,7 +124,7 @@ func TestReboot(t *testing.T) {
 		if err := tu.Ping(c1.Netns(), "198.51.100.1", answerWithin); err != nil {
 			t.Errorf("c1 -> the host's uplink address after the reboot: %v", err)
 		}
-		in.MustRun("network", "ls") // a command after the uplink appeared
+		in.MustRun("network", "create", "after-uplink") // a changing command after the uplink appeared
 		fwd, _ := tu.ReadSysctl(in.HostNetns, "net/ipv4/ip_forward")
 		if err := talk(c1.Netns(), out, "198.51.100.2"); err != nil {
 			t.Errorf("c1 -> beyond the host after the reboot (host ip_forward=%s): %v", fwd, err)
