@@ -4,9 +4,10 @@
 // generator pinned to one CPU, and reports min/median/max of each system and
 // of the paired ratios, as a table, JSON and an SVG chart in bench/results/.
 //
-//	go run ./bench/harness [-quick] [-dockerd] [-rounds N] [-cpu N]
+//	go run ./bench/harness [-quick] [-dockerd] [-rounds N] [-cpu N] [-cases LIST]
 //
-// QUICK=1 and DOCKERD=1 in the environment do what -quick and -dockerd do.
+// QUICK=1, DOCKERD=1 and BENCH_CASES=LIST in the environment do what
+// -quick, -dockerd and -cases do.
 // It must run as root, from the repository (it builds ./bench/loadgen and
 // ./cmd/bpfnet), and touches nothing outside its namespaces "bnb-<pid>-*"
 // and its temp dir, both removed at the end, on a signal, or after a panic.
@@ -31,6 +32,8 @@ type config struct {
 	publishReps    int
 	outDir         string
 	fixedRun       time.Duration // -duration: no budget fitting
+	cases          caseSelection // -cases: empty is all
+	cpNs           []int         // -cp-n: the control-plane case's N
 }
 
 type harness struct {
@@ -58,6 +61,8 @@ func run() (code int) {
 	flag.DurationVar(&cfg.fixedRun, "duration", 0, "length of one run (default: 3s, shortened to fit the time budget)")
 	flag.StringVar(&cfg.outDir, "out", "bench/results", "directory for the JSON and SVG results")
 	redraw := flag.String("svg-from", "", "only redraw the SVG of an earlier run's `JSON` file (next to it) and exit")
+	casesSpec := flag.String("cases", os.Getenv("BENCH_CASES"), "run only these cases, comma-separated ids or families, e.g. controlplane or published (env BENCH_CASES)")
+	cpNs := flag.String("cp-n", "", "the control-plane case's container counts, increasing (default 10,1000,5000; quick 10,200)")
 	flag.Parse()
 	if *redraw != "" {
 		if err := redrawSVG(*redraw); err != nil {
@@ -65,6 +70,15 @@ func run() (code int) {
 			return 1
 		}
 		return 0
+	}
+	var err error
+	if cfg.cases, err = parseSelection(*casesSpec, append(datapathCaseIDs(), cpCaseID)); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+	if cfg.cpNs, err = parseNs(*cpNs); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
 	}
 	cfg.maxRun, cfg.minRun = 3*time.Second, time.Second
 	if cfg.quick {
@@ -83,7 +97,7 @@ func run() (code int) {
 		fmt.Fprintln(os.Stderr, "bench: must run as root (it makes network namespaces)")
 		return 1
 	}
-	if missing := missingTools(cfg.dockerd); len(missing) > 0 {
+	if missing := missingTools(cfg.dockerd, cfg.cases.hasAny(datapathCaseIDs())); len(missing) > 0 {
 		fmt.Fprintf(os.Stderr, "bench: missing tools: %s (`make bench` installs them)\n", strings.Join(missing, ", "))
 		return 1
 	}
@@ -130,38 +144,19 @@ func (h *harness) bench() error {
 	fmt.Fprintf(os.Stderr, "bench: %s mode, %d rounds, everything pinned to CPU %d, namespaces %s*\n",
 		mode, h.cfg.rounds, h.cfg.cpu, s.prefix)
 
-	h.loadgen = filepath.Join(s.tmp, "loadgen")
-	build := exec.CommandContext(s.ctx, "go", "build", "-o", h.loadgen, "./bench/loadgen")
-	build.Dir, build.Env = h.repo, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./bench/loadgen: %w: %s", err, out)
-	}
-
-	fmt.Fprintln(os.Stderr, "bench: building topologies")
 	t := &topologies{}
-	var err error
-	if t.lim, err = setupLimits(h); err != nil {
-		return fmt.Errorf("limits: %w", err)
-	}
-	if t.docker, err = setupDockerRef(h); err != nil {
-		return fmt.Errorf("docker reference: %w", err)
-	}
-	if t.overlay, err = setupOverlayRef(h); err != nil {
-		return fmt.Errorf("overlay reference: %w", err)
-	}
-	t.bpf = setupBpfnet(h)
-	if t.bpf.status != "" {
-		fmt.Fprintf(os.Stderr, "bench: bpfnet %s: %s\n", t.bpf.status, t.bpf.reason)
-	}
+	var cases []*benchCase
 	var ddErr error
-	if h.cfg.dockerd {
-		fmt.Fprintln(os.Stderr, "bench: starting a private dockerd")
-		if t.dd, ddErr = setupDockerd(h); ddErr != nil {
-			fmt.Fprintln(os.Stderr, "bench: dockerd:", ddErr)
+	if h.cfg.cases.hasAny(datapathCaseIDs()) {
+		var err error
+		if ddErr, err = h.setupTopologies(t); err != nil {
+			return err
 		}
+		cases = h.cfg.cases.filter(h.buildCases(t))
 	}
-
-	cases := h.buildCases(t)
+	if h.cfg.cases.has(cpCaseID) {
+		cases = append(cases, h.controlPlaneCase(t.bpf))
+	}
 	h.fitDurations(cases)
 	rrcrr, tput := plannedRuns(cases)
 	fmt.Fprintf(os.Stderr, "bench: %d runs of %v (rr, crr) and %d of %ds (iperf3) planned\n",
@@ -172,7 +167,7 @@ func (h *harness) bench() error {
 		return err
 	}
 	rep := h.newReport(t, results, ddErr)
-	if t.bpf.status == "" {
+	if t.bpf != nil && t.bpf.status == "" {
 		if m, err := t.bpf.memory(); err != nil {
 			rep.Memory.BpfnetStatus = "failed: " + err.Error()
 		} else {
@@ -185,6 +180,40 @@ func (h *harness) bench() error {
 	rep.finish()
 	rep.printTable(os.Stdout)
 	return rep.write(h.cfg.outDir, h.repo)
+}
+
+// setupTopologies builds what the datapath cases measure: the load
+// generator, the limits, the Docker and overlay references, bpfnet's
+// instance and (DOCKERD) a dockerd, whose failure is reported, not fatal.
+func (h *harness) setupTopologies(t *topologies) (ddErr, err error) {
+	h.loadgen = filepath.Join(h.s.tmp, "loadgen")
+	build := exec.CommandContext(h.s.ctx, "go", "build", "-o", h.loadgen, "./bench/loadgen")
+	build.Dir, build.Env = h.repo, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ./bench/loadgen: %w: %s", err, out)
+	}
+
+	fmt.Fprintln(os.Stderr, "bench: building topologies")
+	if t.lim, err = setupLimits(h); err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
+	if t.docker, err = setupDockerRef(h); err != nil {
+		return nil, fmt.Errorf("docker reference: %w", err)
+	}
+	if t.overlay, err = setupOverlayRef(h); err != nil {
+		return nil, fmt.Errorf("overlay reference: %w", err)
+	}
+	t.bpf = setupBpfnet(h)
+	if t.bpf.status != "" {
+		fmt.Fprintf(os.Stderr, "bench: bpfnet %s: %s\n", t.bpf.status, t.bpf.reason)
+	}
+	if h.cfg.dockerd {
+		fmt.Fprintln(os.Stderr, "bench: starting a private dockerd")
+		if t.dd, ddErr = setupDockerd(h); ddErr != nil {
+			fmt.Fprintln(os.Stderr, "bench: dockerd:", ddErr)
+		}
+	}
+	return ddErr, nil
 }
 
 // fitDurations picks the run length: 3 s per run (iperf3: whole seconds),
@@ -205,6 +234,14 @@ func (h *harness) fitDurations(cases []*benchCase) {
 	// cases, with a margin for a slower machine.
 	const perRun, perTput = 100 * time.Millisecond, 500 * time.Millisecond
 	prepare := time.Duration(h.cfg.publishReps)*2*time.Second + 10*time.Second
+	// QUICK's 3 minutes hold everything; a full run's 14 minutes are the
+	// datapath's, and the control-plane case (minutes of filling to 5,000
+	// containers) comes on top rather than shortening every run.
+	if h.cfg.quick {
+		for _, c := range cases {
+			prepare += c.extra
+		}
+	}
 	left := h.cfg.budget - time.Since(h.started) - prepare -
 		time.Duration(rrcrr)*perRun - time.Duration(tput)*perTput
 	d := h.cfg.maxRun
@@ -216,8 +253,12 @@ func (h *harness) fitDurations(cases []*benchCase) {
 	h.tputSecs = max(1, int(d/time.Second)) // never longer than a run
 }
 
-func missingTools(dockerd bool) []string {
-	tools := []string{"ip", "nsenter", "taskset", "ss", "sysctl", "iptables", "iptables-restore", "conntrack", "iperf3", "go"}
+// missingTools: the control-plane case alone needs only ip and go.
+func missingTools(dockerd, datapath bool) []string {
+	tools := []string{"ip", "go"}
+	if datapath {
+		tools = append(tools, "nsenter", "taskset", "ss", "sysctl", "iptables", "iptables-restore", "conntrack", "iperf3")
+	}
 	if dockerd {
 		tools = append(tools, "dockerd", "docker")
 	}

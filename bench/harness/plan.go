@@ -48,6 +48,7 @@ type benchCase struct {
 	ratios    []ratioDef
 	prepare   func(*caseResult) error // runs before the rounds (load N rules, time publishing)
 	after     func(*caseResult)       // runs after them (sanity checks)
+	extra     time.Duration           // what prepare takes beyond setup's margin (QUICK's budget counts it)
 }
 
 // ---- results (also the JSON) ----
@@ -101,6 +102,8 @@ type caseResult struct {
 	Ratios  []*ratioResult  `json:"ratios,omitempty"`
 	Publish []publishResult `json:"publish,omitempty"`
 	Checks  []string        `json:"checks,omitempty"`
+	// The control-plane case (controlplane.go) times commands, not traffic.
+	ControlPlane *cpResult `json:"control_plane,omitempty"`
 }
 
 func (c *caseResult) cell(system string, m metric) *cellResult {

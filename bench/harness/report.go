@@ -65,6 +65,11 @@ func (h *harness) newReport(t *topologies, cases []*caseResult, ddErr error) *re
 	r.Settings.Rounds, r.Settings.RunSeconds = h.cfg.rounds, h.runDur.Seconds()
 	r.Settings.TputSeconds, r.Settings.CPU, r.Settings.PublishReps = h.tputSecs, h.cfg.cpu, h.cfg.publishReps
 	r.Machine = machineInfo(h)
+	r.Memory.BpfnetStatus = "not measured"
+	if t.docker == nil { // only the control-plane case was selected
+		r.Systems["bpfnet"], r.Systems["docker-proxy"], r.Systems["dockerd"] = "not set up", "not set up", "not set up"
+		return r
+	}
 	r.Systems["bpfnet"] = statusText(t.bpf.status, t.bpf.reason)
 	r.Systems["docker-proxy"] = statusText(map[bool]string{true: "", false: "unavailable"}[t.docker.proxy != nil], t.docker.proxyErr)
 	switch {
@@ -75,9 +80,8 @@ func (h *harness) newReport(t *topologies, cases []*caseResult, ddErr error) *re
 	default:
 		r.Systems["dockerd"] = "ok: " + t.dd.version
 	}
-	r.Memory.BpfnetStatus = t.bpf.status
-	if r.Memory.BpfnetStatus == "" {
-		r.Memory.BpfnetStatus = "not measured"
+	if t.bpf.status != "" {
+		r.Memory.BpfnetStatus = t.bpf.status
 	}
 	return r
 }
@@ -199,7 +203,11 @@ func (r *report) finish() {
 			g.Name += fmt.Sprintf("; raw medians %s / %s", thousands(c2.Stats.Median), thousands(c1.Stats.Median))
 		}
 	}
-	r.Goals = append(r.Goals, g)
+	// Only when the published cases ran (-cases may leave them out).
+	published := byID["published-n1"] != nil || byID["published-n10000"] != nil
+	if published {
+		r.Goals = append(r.Goals, g)
+	}
 
 	// The 5 ms goal is judged on the operation, as dockerd's publish is an
 	// operation of a running daemon; the CLI call adds a process start,
@@ -209,6 +217,9 @@ func (r *report) finish() {
 		{pubCLI, "publish one port at N=10,000, bpfnet CLI call, median ms", "(info)"},
 		{pubStartup, "bpfnet CLI process start alone (--help), median ms", "(info)"},
 	} {
+		if !published {
+			break
+		}
 		g = goalResult{Name: pub.name, Goal: pub.goal, Verdict: "no data"}
 		if c := byID["published-n10000"]; c != nil {
 			for _, pr := range c.Publish {
@@ -227,6 +238,7 @@ func (r *report) finish() {
 		}
 		r.Goals = append(r.Goals, g)
 	}
+	r.Goals = append(r.Goals, controlPlaneGoals(byID[cpCaseID])...)
 }
 
 // printTable writes the human summary: every cell, the ratios, the publish
@@ -286,6 +298,10 @@ func (r *report) printTable(out io.Writer) {
 		}
 	}
 	w.Flush()
+
+	for _, c := range r.Cases {
+		printControlPlane(out, c)
+	}
 
 	fmt.Fprintln(out, "\ngoals")
 	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
