@@ -67,6 +67,9 @@ type Instance struct {
 // lost (a reboot).
 func Open(opts Options) (*Instance, error) {
 	opts = opts.withDefaults()
+	if err := checkSizes(opts.Sizes); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(opts.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("create root %s: %w", opts.Root, err)
 	}
@@ -103,6 +106,9 @@ func (in *Instance) open() (err error) {
 		return err
 	}
 	if in.dp, err = loader.OpenSized(in.opts.BPFFS, in.opts.Attach, in.opts.Sizes); err != nil {
+		return err
+	}
+	if err := in.checkPinnedSizes(); err != nil {
 		return err
 	}
 	if err := in.ensurePredefined(); err != nil {
