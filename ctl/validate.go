@@ -129,8 +129,11 @@ func checkNetworkName(name string) error {
 	return nil
 }
 
-// selfNetns is the caller's own network namespace.
-const selfNetns = "/proc/self/ns/net"
+// selfNetns is the caller's own network namespace: the calling thread's,
+// which is the process's unless the thread was locked into another, while
+// /proc/self names the main thread's, which a goroutine that exited locked
+// into a new namespace leaves there for good.
+const selfNetns = "/proc/thread-self/ns/net"
 
 // checkAdoptNetns refuses to adopt a namespace that is not a container's to
 // give: bpfnet would add eth0 and a default route through the container
