@@ -25,7 +25,8 @@ func networkCreate(g *globals) *cobra.Command {
 	var opts, labels []string
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
-		Short: "Create a network (its name: printable UTF-8, no '/', at most 255 bytes)",
+		Short: "Create a network",
+		Long:  "Create a network. Its name is printable UTF-8 without '/', at most 255 bytes.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec.Name = args[0]
