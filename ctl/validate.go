@@ -158,10 +158,10 @@ func (in *Instance) checkAdoptNetns(path string) error {
 	return nil
 }
 
-// hostAddrs lists the host's IPv4 addresses other than bpfnet's own
-// gateways on its gateway device, each with the name of its device. Call
-// in the host namespace.
-func hostAddrs() (map[netip.Addr]string, error) {
+// hostAddrs maps the host's IPv4 addresses, other than bpfnet's own
+// gateways on its gateway device, to the index of their device. Call in
+// the host namespace.
+func hostAddrs() (map[netip.Addr]int, error) {
 	addrs, err := kernel.AddrList(nil)
 	if err != nil {
 		return nil, fmt.Errorf("list host addresses: %w", err)
@@ -170,17 +170,11 @@ func hostAddrs() (map[netip.Addr]string, error) {
 	if l, err := netlink.LinkByName(gatewayDevice); err == nil {
 		gw = l.Attrs().Index
 	}
-	out := map[netip.Addr]string{}
+	out := map[netip.Addr]int{}
 	for _, a := range addrs {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok || a.LinkIndex == gw {
-			continue
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && a.LinkIndex != gw {
+			out[ip.Unmap()] = a.LinkIndex
 		}
-		dev := fmt.Sprintf("device %d", a.LinkIndex)
-		if l, err := netlink.LinkByIndex(a.LinkIndex); err == nil {
-			dev = l.Attrs().Name
-		}
-		out[ip.Unmap()] = dev
 	}
 	return out, nil
 }
@@ -191,26 +185,26 @@ func hostAddrs() (map[netip.Addr]string, error) {
 // duplicated onto bpfnet0). Overlap with bpfnet's own networks is
 // ipam.CheckOverlap's.
 func (in *Instance) checkHostAddrs(subnet netip.Prefix) error {
-	var held map[netip.Addr]string
-	if err := in.inHost(func() (err error) { held, err = hostAddrs(); return err }); err != nil {
-		return err
-	}
-	var clash []netip.Addr
-	for ip := range held {
-		if subnet.Contains(ip) {
-			clash = append(clash, ip)
+	return in.inHost(func() error {
+		held, err := hostAddrs()
+		if err != nil {
+			return err
 		}
-	}
-	if len(clash) == 0 {
-		return nil
-	}
-	first := clash[0]
-	for _, ip := range clash {
-		if ip.Less(first) {
-			first = ip
+		var first netip.Addr
+		for ip := range held {
+			if subnet.Contains(ip) && (!first.IsValid() || ip.Less(first)) {
+				first = ip
+			}
 		}
-	}
-	return fmt.Errorf("invalid subnet %s: the host already holds %s (on %s)", subnet, first, held[first])
+		if !first.IsValid() {
+			return nil
+		}
+		dev := fmt.Sprintf("device %d", held[first])
+		if l, err := netlink.LinkByIndex(held[first]); err == nil {
+			dev = l.Attrs().Name
+		}
+		return fmt.Errorf("invalid subnet %s: the host already holds %s (on %s)", subnet, first, dev)
+	})
 }
 
 // hostRoutesAndAddrs is hostRoutes plus the host's addresses as /32s, so
