@@ -42,7 +42,7 @@ func containerCreate(g *globals) *cobra.Command {
 	_ = f.MarkHidden("net")
 	f.StringVar(&spec.IP, "ip", "", "IPv4 address (needs a network with a user-given subnet)")
 	f.StringArrayVar(&spec.Aliases, "alias", nil, "add network-scoped alias for the container")
-	f.StringVar(&spec.Netns, "netns", "", "adopt this network namespace (e.g. /proc/PID/ns/net) instead of creating one")
+	f.StringVar(&spec.Netns, "netns", "", "adopt this network namespace (e.g. /proc/PID/ns/net) instead of creating one; not the host's or bpfnet's own")
 	f.StringArrayVarP(&spec.Publish, "publish", "p", nil, "publish a container's port(s) to the host: [ip:][hostPort[-end]:]containerPort[-end][/tcp|udp]")
 	f.BoolVarP(&spec.PublishAll, "publish-all", "P", false, "publish all exposed ports to random ports")
 	f.StringArrayVar(&spec.Expose, "expose", nil, "expose a port or a range of ports (published by -P)")
@@ -78,9 +78,9 @@ func containerLs(g *globals) *cobra.Command {
 					case format == "json":
 						line, _ := json.Marshal(map[string]string{"ID": c.ID[:12], "Names": c.Name,
 							"Networks": strings.Join(nets, ","), "IPAddresses": strings.Join(ips, ",")})
-						fmt.Fprintf(tw, "%s\n", line)
+						fmt.Fprintf(tw, "%s\n", escapeJSONControls(line))
 					default:
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID[:12], c.Name, strings.Join(nets, ","), strings.Join(ips, ","))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID[:12], shown(c.Name), shown(strings.Join(nets, ",")), strings.Join(ips, ","))
 					}
 				}
 				return tw.Flush()

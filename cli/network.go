@@ -26,6 +26,7 @@ func networkCreate(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
 		Short: "Create a network",
+		Long:  "Create a network. Its name is printable UTF-8 without '/', at most 255 bytes.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec.Name = args[0]
@@ -48,7 +49,7 @@ func networkCreate(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&spec.Driver, "driver", "d", "bridge", "driver to manage the network")
-	f.StringVar(&spec.Subnet, "subnet", "", "subnet in CIDR format")
+	f.StringVar(&spec.Subnet, "subnet", "", "subnet in CIDR format: a /30 or larger, outside special-purpose ranges (0/8, 127/8, 169.254/16, 224/4, 240/4), holding no address of the host")
 	f.StringVar(&spec.Gateway, "gateway", "", "IPv4 gateway of the subnet")
 	f.StringVar(&spec.IPRange, "ip-range", "", "allocate container IPs from a sub-range")
 	f.BoolVar(&spec.Internal, "internal", false, "restrict external access to the network")
@@ -140,9 +141,9 @@ func networkLs(g *globals) *cobra.Command {
 							"IPv6": "false", "Internal": fmt.Sprint(n.Internal), "Labels": joinLabels(n.Labels),
 							"CreatedAt": n.Created.Format("2006-01-02 15:04:05.999999999 -0700 MST"),
 						})
-						fmt.Fprintf(tw, "%s\n", line)
+						fmt.Fprintf(tw, "%s\n", escapeJSONControls(line))
 					default:
-						fmt.Fprintf(tw, "%s\t%s\t%s\tlocal\n", id, n.Name, n.Driver)
+						fmt.Fprintf(tw, "%s\t%s\t%s\tlocal\n", id, shown(n.Name), shown(n.Driver))
 					}
 				}
 				return tw.Flush()
@@ -192,7 +193,7 @@ func eachRef(cmd *cobra.Command, args []string, fn func(string) error) error {
 			errs = append(errs, err)
 			continue
 		}
-		fmt.Fprintln(cmd.OutOrStdout(), ref)
+		fmt.Fprintln(cmd.OutOrStdout(), shown(ref))
 	}
 	return errors.Join(errs...)
 }
@@ -224,7 +225,7 @@ func networkPrune(g *globals) *cobra.Command {
 				if len(removed) > 0 {
 					fmt.Fprintln(cmd.OutOrStdout(), "Deleted Networks:")
 					for _, name := range removed {
-						fmt.Fprintln(cmd.OutOrStdout(), name)
+						fmt.Fprintln(cmd.OutOrStdout(), shown(name))
 					}
 				}
 				return err

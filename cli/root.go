@@ -25,7 +25,7 @@ func Main(env Env, args []string) int {
 	cmd := NewRoot(env)
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
-		fmt.Fprintln(env.Stderr, "Error:", err)
+		fmt.Fprintln(env.Stderr, "Error:", shownMessage(err.Error()))
 		return 1
 	}
 	return 0
@@ -39,6 +39,10 @@ func DefaultEnv() Env {
 type globals struct {
 	env  Env
 	opts ctl.Options
+	// --conntrack-entries: its value applies only when given (Changed), so
+	// that 0 is refused rather than taken for the default.
+	conntrackEntries int64
+	root             *cobra.Command
 }
 
 // options are the instance options the global flags and environment give.
@@ -48,6 +52,12 @@ func (g *globals) options() (ctl.Options, error) {
 		return ctl.Options{}, fmt.Errorf("BPFNET_ATTACH: %w", err)
 	}
 	opts := g.opts
+	if g.root.PersistentFlags().Changed("conntrack-entries") {
+		if err := ctl.CheckConntrackEntries(g.conntrackEntries); err != nil {
+			return nil, err
+		}
+		opts.Sizes.ConntrackEntries = uint32(g.conntrackEntries)
+	}
 	opts.Attach = mode
 	opts.Stderr = g.env.Stderr
 	opts.Fault = g.env.Getenv(ctl.EnvFault)
@@ -97,7 +107,15 @@ func NewRoot(env Env) *cobra.Command {
 	f.StringVar(&g.opts.BPFFS, "bpffs", env.Getenv("BPFNET_BPFFS"), "pin directory (env BPFNET_BPFFS; default /sys/fs/bpf/bpfnet, or ROOT/bpffs)")
 	f.StringVar(&g.opts.NetnsDir, "netns-dir", env.Getenv("BPFNET_NETNS_DIR"), "directory of container namespaces (env BPFNET_NETNS_DIR; default /run/netns, or ROOT/netns)")
 	f.StringVar(&g.opts.HostNetns, "host-netns", env.Getenv("BPFNET_HOST_NETNS"), "network namespace acting as the host (env BPFNET_HOST_NETNS; default the caller's)")
-	f.Uint32Var(&g.opts.Sizes.ConntrackEntries, "conntrack-entries", 0, "size of the connection tracking table when the instance's maps are created (default 131072)")
+	f.Int64Var(&g.conntrackEntries, "conntrack-entries", 0, "size of the connection tracking table")
+	g.root = root
+	// The full text quotes the default size, which is read from the
+	// datapath object: a millisecond that only help should pay.
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		f.Lookup("conntrack-entries").Usage = ctl.ConntrackUsage()
+		help(c, args)
+	})
 	root.AddCommand(networkCommand(g), containerCommand(g), execCommand(g), statsCommand(g), systemCommand(g),
 		conntrackCommand(g), portCommand(g))
 	return root

@@ -26,7 +26,7 @@ func statsCommand(g *globals) *cobra.Command {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
 				fmt.Fprintln(tw, "CONTAINER\tNETWORK\tIP\tRX PACKETS\tRX BYTES\tTX PACKETS\tTX BYTES\tDROPS")
 				for _, c := range counters {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", c.Container, c.Network, c.Endpoint.IP,
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", shown(c.Container), shown(c.Network), c.Endpoint.IP,
 						c.RxPackets, c.RxBytes, c.TxPackets, c.TxBytes, c.DropTotal())
 				}
 				if err := tw.Flush(); err != nil {
@@ -41,7 +41,7 @@ func statsCommand(g *globals) *cobra.Command {
 							fmt.Fprintln(tw, header)
 							header = ""
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", c.Container, c.Network, d.Reason, d.Direction, d.Packets)
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", shown(c.Container), shown(c.Network), d.Reason, d.Direction, d.Packets)
 					}
 				}
 				return tw.Flush()

@@ -54,7 +54,7 @@ func systemCommand(g *globals) *cobra.Command {
 			return g.withOptions(ctl.Open, func(o *ctl.Options) { o.RestoreStore = true }, func(in *ctl.Instance) error {
 				problems, err := in.Repair()
 				for _, p := range problems {
-					fmt.Fprintln(cmd.OutOrStdout(), "repaired:", p)
+					fmt.Fprintln(cmd.OutOrStdout(), "repaired:", shownMessage(p))
 				}
 				return err
 			})

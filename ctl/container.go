@@ -161,6 +161,9 @@ func (in *Instance) giveNetns(c *Container, adopt string, undo *undoStack) error
 		if !kernel.IsNetns(adopt) {
 			return fmt.Errorf("invalid --netns %s: not a network namespace", adopt)
 		}
+		if err := in.checkAdoptNetns(adopt); err != nil {
+			return err
+		}
 		for _, other := range in.state.Containers {
 			if other.Netns != "" && kernel.SameFile(other.Netns, adopt) {
 				return fmt.Errorf("invalid --netns %s: it is already the namespace of container %s", adopt, other.Name)

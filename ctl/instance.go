@@ -104,6 +104,9 @@ func storePath(o Options) string { return filepath.Join(o.Root, "bpfnet.db") }
 
 func open(opts Options, readOnly bool) (*Instance, error) {
 	opts = opts.withDefaults()
+	if err := checkSizes(opts.Sizes); err != nil {
+		return nil, err
+	}
 	if err := prepareRoot(opts.Root, !readOnly); err != nil {
 		return nil, err
 	}
@@ -170,7 +173,7 @@ func (in *Instance) open() (err error) {
 	if in.dp, err = loader.OpenSized(in.opts.BPFFS, in.opts.Attach, in.opts.Sizes); err != nil {
 		return err
 	}
-	if err := in.checkSizes(); err != nil {
+	if err := in.checkPinnedSizes(); err != nil {
 		return err
 	}
 	if in.interrupted != nil && !in.dp.Fresh() {
@@ -207,16 +210,6 @@ func (in *Instance) open() (err error) {
 	}
 	// Every program now running was loaded by this build.
 	return in.recordDatapath()
-}
-
-// checkSizes refuses map sizes that differ from the instance's: a pinned
-// map keeps the size it was made with.
-func (in *Instance) checkSizes() error {
-	want := in.opts.Sizes.ConntrackEntries
-	if got := in.dp.ConntrackEntries(); want != 0 && got != want {
-		return fmt.Errorf("the instance's conntrack table holds %d entries, not the %d --conntrack-entries asks for: the size is set when the instance is created ('bpfnet system reset' removes it)", got, want)
-	}
-	return nil
 }
 
 // datapath is the instance's datapath; a read-only instance opens the

@@ -98,6 +98,9 @@ func (in *Instance) CreateNetwork(spec NetworkSpec) (*Network, error) {
 	if spec.Name == "" {
 		return nil, fmt.Errorf("network name must not be empty")
 	}
+	if err := checkNetworkName(spec.Name); err != nil {
+		return nil, err
+	}
 	if _, err := in.Network(spec.Name); err == nil {
 		return nil, fmt.Errorf("network with name %s already exists", spec.Name)
 	}
@@ -144,7 +147,7 @@ func (in *Instance) networkIPAM(spec NetworkSpec) (ipam.Config, error) {
 			return ipam.Config{}, ipam.ErrMissingSubnet
 		}
 		var routed []netip.Prefix
-		if err := in.inHost(func() (err error) { routed, err = hostRoutes(); return err }); err != nil {
+		if err := in.inHost(func() (err error) { routed, err = hostRoutesAndAddrs(); return err }); err != nil {
 			return ipam.Config{}, err
 		}
 		p, err := ipam.NextSubnet(ipam.DefaultPools, in.subnets(), routed)
@@ -158,6 +161,9 @@ func (in *Instance) networkIPAM(spec NetworkSpec) (ipam.Config, error) {
 		return cfg, err
 	}
 	if err := ipam.CheckOverlap(cfg.Subnet, in.subnets()); err != nil {
+		return cfg, err
+	}
+	if err := in.checkHostAddrs(cfg.Subnet); err != nil {
 		return cfg, err
 	}
 	return cfg, nil

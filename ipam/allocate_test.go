@@ -53,9 +53,6 @@ func TestAllocateLowestFree(t *testing.T) {
 		},
 		{name: "/30 holds one container", subnet: "10.0.0.0/30", want: "10.0.0.2"},
 		{name: "/30 full after one", subnet: "10.0.0.0/30", used: []string{"10.0.0.2"}},
-		{name: "/31 holds one container", subnet: "10.0.0.0/31", want: "10.0.0.1"},
-		{name: "/31 full after one", subnet: "10.0.0.0/31", used: []string{"10.0.0.1"}},
-		{name: "/32 holds none", subnet: "10.0.0.5/32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,17 +130,39 @@ func TestAllocateRequested(t *testing.T) {
 	}
 }
 
+// storedConfig is a network's IPAM as an older bpfnet stored it, before
+// ParseConfig refused subnets smaller than a /30: the gateway is the
+// subnet's first address, as Docker picks it.
+func storedConfig(subnet string) Config {
+	p := netip.MustParsePrefix(subnet)
+	return Config{Subnet: p, Gateway: p.Addr()}
+}
+
 // In subnets of one or two addresses Docker reserves no network or broadcast
-// address, so a container may ask for either end.
+// address; a stored /31 or /32 network still allocates that way.
+func TestAllocateStoredSmallSubnets(t *testing.T) {
+	p2p := storedConfig("10.0.0.0/31")
+	if got, err := p2p.Allocate(netip.Addr{}, nil); err != nil || got != netip.MustParseAddr("10.0.0.1") {
+		t.Fatalf("/31 first free: got %v, %v; want 10.0.0.1", got, err)
+	}
+	if got, err := p2p.Allocate(netip.Addr{}, addrSet("10.0.0.1")); !errors.Is(err, ErrNoAvailableIPs) {
+		t.Fatalf("/31 full after one: got %v, %v; want ErrNoAvailableIPs", got, err)
+	}
+	if got, err := storedConfig("10.0.0.5/32").Allocate(netip.Addr{}, nil); !errors.Is(err, ErrNoAvailableIPs) {
+		t.Fatalf("/32: got %v, %v; want ErrNoAvailableIPs", got, err)
+	}
+}
+
+// A container may ask for either end of a stored /31.
 func TestAllocateRequestedSmallSubnets(t *testing.T) {
-	p2p := mustConfig(t, "10.0.0.0/31", "", "")
+	p2p := storedConfig("10.0.0.0/31")
 	if got, err := p2p.Allocate(netip.MustParseAddr("10.0.0.1"), nil); err != nil || got != netip.MustParseAddr("10.0.0.1") {
 		t.Fatalf("/31 second address: got %v, %v", got, err)
 	}
 	if _, err := p2p.Allocate(netip.MustParseAddr("10.0.0.0"), nil); !errors.Is(err, ErrAddressInUse) {
 		t.Fatalf("/31 gateway address: error %v, want ErrAddressInUse", err)
 	}
-	host := mustConfig(t, "10.0.0.5/32", "", "")
+	host := storedConfig("10.0.0.5/32")
 	if _, err := host.Allocate(netip.MustParseAddr("10.0.0.5"), nil); !errors.Is(err, ErrAddressInUse) {
 		t.Fatalf("/32 only address (the gateway): error %v, want ErrAddressInUse", err)
 	}

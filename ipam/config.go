@@ -22,7 +22,9 @@ type Config struct {
 //  1. parsing (bpfnet's own IPv6 refusal included);
 //  2. the CLI's cross-checks of --ip-range and --gateway against --subnet;
 //  3. the daemon's ValidateIPAM, all problems reported together;
-//  4. libnetwork's reservation of the gateway address.
+//  4. bpfnet's own refusals (CheckUsable): special-purpose ranges, and
+//     subnets smaller than a /30;
+//  5. libnetwork's reservation of the gateway address.
 //
 // Docker's CLI parses --ip-range and --gateway with pflag, which rejects
 // malformed values before the daemon sees them and silently masks the
@@ -34,10 +36,11 @@ type Config struct {
 // hands out: the lowest address of the ip-range (of the subnet without one)
 // that is not the subnet's network or broadcast address. For a /16 with no
 // ip-range that is x.x.0.1; with --ip-range 172.20.10.0/24 it is 172.20.10.0.
-// Docker reserves no network or broadcast address in a /31 or /32 (RFC 3021,
-// moby#42626), so a /31's gateway is its first address and leaves the second
-// for one container, and a /32's gateway is its only address and leaves none:
-// the network is created, its containers get ErrNoAvailableIPs.
+// Docker accepts a /31 or /32 and reserves no network or broadcast address
+// in them (RFC 3021, moby#42626): a /31's gateway is then its network
+// address and a /32's its only one. bpfnet refuses both (ErrSubnetTooSmall):
+// the gateway becomes a host address with the subnet's prefix, and neither
+// leaves a usable host address for it.
 func ParseConfig(subnet, ipRange, gateway string) (Config, error) {
 	if subnet == "" {
 		return Config{}, errors.New("no subnet given: pick one with NextSubnet first")
@@ -50,6 +53,9 @@ func ParseConfig(subnet, ipRange, gateway string) (Config, error) {
 		return Config{}, err
 	}
 	if err := validateIPAM(sub, rng); err != nil {
+		return Config{}, err
+	}
+	if err := CheckUsable(sub); err != nil {
 		return Config{}, err
 	}
 	cfg := Config{Subnet: sub.Masked(), IPRange: rng}

@@ -73,22 +73,6 @@ func TestParseConfigValid(t *testing.T) {
 			subnet: "10.0.0.0/30",
 			want:   Config{Subnet: netip.MustParsePrefix("10.0.0.0/30"), Gateway: netip.MustParseAddr("10.0.0.1")},
 		},
-		{
-			// RFC 3021: no network address, so the gateway is the first address.
-			name:   "/31",
-			subnet: "10.0.0.0/31",
-			want:   Config{Subnet: netip.MustParsePrefix("10.0.0.0/31"), Gateway: netip.MustParseAddr("10.0.0.0")},
-		},
-		{
-			name:   "/31 with the gateway given as its first address",
-			subnet: "10.0.0.0/31", gateway: "10.0.0.0",
-			want: Config{Subnet: netip.MustParsePrefix("10.0.0.0/31"), Gateway: netip.MustParseAddr("10.0.0.0")},
-		},
-		{
-			name:   "/32",
-			subnet: "10.0.0.5/32",
-			want:   Config{Subnet: netip.MustParsePrefix("10.0.0.5/32"), Gateway: netip.MustParseAddr("10.0.0.5")},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,6 +172,31 @@ func TestParseConfigInvalid(t *testing.T) {
 		{
 			name: "ip-range holds only the broadcast address", subnet: "10.0.0.0/24", ipRange: "10.0.0.255/32",
 			want: "failed to allocate gateway (): no available addresses on this pool", is: ErrNoAvailableIPs,
+		},
+		{
+			// Docker would take 10.0.0.0, the network address, as the gateway.
+			name: "/31", subnet: "10.0.0.0/31",
+			want: "invalid subnet 10.0.0.0/31: " + ErrSubnetTooSmall.Error(), is: ErrSubnetTooSmall,
+		},
+		{
+			name: "/31 with a gateway given", subnet: "10.0.0.0/31", gateway: "10.0.0.1",
+			want: "invalid subnet 10.0.0.0/31: " + ErrSubnetTooSmall.Error(), is: ErrSubnetTooSmall,
+		},
+		{
+			name: "/32", subnet: "10.0.0.5/32",
+			want: "invalid subnet 10.0.0.5/32: " + ErrSubnetTooSmall.Error(), is: ErrSubnetTooSmall,
+		},
+		{
+			name: "loopback", subnet: "127.0.0.0/8",
+			want: "invalid subnet 127.0.0.0/8: it overlaps 127.0.0.0/8 (loopback), " + ErrSpecialPurpose.Error(), is: ErrSpecialPurpose,
+		},
+		{
+			name: "special range before size", subnet: "169.254.1.1/32",
+			want: "invalid subnet 169.254.1.1/32: it overlaps 169.254.0.0/16 (link-local), " + ErrSpecialPurpose.Error(), is: ErrSpecialPurpose,
+		},
+		{
+			name: "docker's checks before bpfnet's", subnet: "127.0.0.1/8",
+			want: "invalid network config:\ninvalid subnet 127.0.0.1/8: it should be 127.0.0.0/8",
 		},
 	}
 	for _, tt := range tests {

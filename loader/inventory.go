@@ -179,9 +179,6 @@ func (d *Datapath) FlushConntrackMatching(stale func(netip.Addr) bool) (int, err
 	return d.deleteFlows(doomed)
 }
 
-// ConntrackEntries is the size of the instance's conntrack table.
-func (d *Datapath) ConntrackEntries() uint32 { return d.ct.MaxEntries() }
-
 // DeleteEndpointEntry removes ip from the forwarding map only, leaving
 // the slot's links, state and counters (another endpoint may hold it).
 func (d *Datapath) DeleteEndpointEntry(ip netip.Addr) error {
