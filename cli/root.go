@@ -54,7 +54,7 @@ func (g *globals) options() (ctl.Options, error) {
 	opts := g.opts
 	if g.root.PersistentFlags().Changed("conntrack-entries") {
 		if err := ctl.CheckConntrackEntries(g.conntrackEntries); err != nil {
-			return nil, err
+			return ctl.Options{}, err
 		}
 		opts.Sizes.ConntrackEntries = uint32(g.conntrackEntries)
 	}
