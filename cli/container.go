@@ -63,13 +63,17 @@ func containerLs(g *globals) *cobra.Command {
 				if !quiet && format != "json" {
 					fmt.Fprintln(tw, "CONTAINER ID\tNAMES\tNETWORKS\tIP ADDRESSES")
 				}
-				for _, c := range in.Containers() {
+				all, err := in.Containers()
+				if err != nil {
+					return err
+				}
+				for _, c := range all {
 					nets, ips := []string{}, []string{}
 					if c.Mode != "" {
 						nets = append(nets, c.Mode)
 					}
 					for _, ep := range c.Endpoints {
-						nets = append(nets, in.State().Networks[ep.NetworkID].Name)
+						nets = append(nets, in.NetworkByID(ep.NetworkID).Name)
 						ips = append(ips, ep.IP.String())
 					}
 					switch {

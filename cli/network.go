@@ -177,7 +177,7 @@ func networkInspect(g *globals) *cobra.Command {
 					if err != nil {
 						return networkView{}, err
 					}
-					return viewNetwork(in, n), nil
+					return viewNetwork(in, n)
 				})
 			})
 		},

@@ -53,7 +53,7 @@ type networkView struct {
 	Labels     map[string]string
 }
 
-func viewNetwork(in *ctl.Instance, n *ctl.Network) networkView {
+func viewNetwork(in *ctl.Instance, n *ctl.Network) (networkView, error) {
 	v := networkView{
 		Name: n.Name, Id: n.ID, Created: n.Created.Format("2006-01-02T15:04:05.999999999Z07:00"),
 		Scope: "local", Driver: n.Driver, Internal: n.Internal,
@@ -68,7 +68,11 @@ func viewNetwork(in *ctl.Instance, n *ctl.Network) networkView {
 		}
 		v.IPAM.Config = append(v.IPAM.Config, cfg)
 	}
-	for _, c := range in.Containers() {
+	attached, err := in.NetworkContainers(n)
+	if err != nil {
+		return v, err
+	}
+	for _, c := range attached {
 		if ep := c.Endpoint(n.ID); ep != nil {
 			v.Containers[c.ID] = networkContainerView{
 				Name: c.Name, EndpointID: ep.ID, MacAddress: ep.MAC,
@@ -78,7 +82,7 @@ func viewNetwork(in *ctl.Instance, n *ctl.Network) networkView {
 			v.Containers[c.ID] = networkContainerView{Name: c.Name}
 		}
 	}
-	return v
+	return v, nil
 }
 
 type endpointSettingsView struct {
@@ -123,7 +127,7 @@ func viewContainer(in *ctl.Instance, c *ctl.Container) (containerView, error) {
 		v.NetworkSettings.Networks[c.Mode] = endpointSettingsView{NetworkID: mode.ID}
 	}
 	for _, ep := range c.Endpoints {
-		n := in.State().Networks[ep.NetworkID]
+		n := in.NetworkByID(ep.NetworkID)
 		if v.HostConfig.NetworkMode == "" {
 			v.HostConfig.NetworkMode = n.Name
 		}

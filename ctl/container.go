@@ -32,32 +32,48 @@ type ContainerSpec struct {
 // namespace's file name, so it must not hold a slash.
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
-// Containers returns the containers sorted by name.
-func (in *Instance) Containers() []*Container {
-	out := make([]*Container, 0, len(in.state.Containers))
-	for _, c := range in.state.Containers {
+// Containers returns every container, sorted by name.
+func (in *Instance) Containers() ([]*Container, error) {
+	all, err := in.allContainers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Container, 0, len(all))
+	for _, c := range all {
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return out, nil
 }
 
-// Container finds a container by name, ID or unique ID prefix.
+// Container finds a container by name, ID or unique ID prefix, reading
+// only its record.
 func (in *Instance) Container(ref string) (*Container, error) {
 	ref = strings.TrimPrefix(ref, "/")
-	var byPrefix []*Container
-	for _, c := range in.state.Containers {
-		if c.Name == ref || c.ID == ref {
-			return c, nil
-		}
-		if ref != "" && strings.HasPrefix(c.ID, ref) {
-			byPrefix = append(byPrefix, c)
-		}
+	id, ok, err := in.store.ContainerID(ref)
+	if err != nil {
+		return nil, err
 	}
-	if len(byPrefix) == 1 {
-		return byPrefix[0], nil
+	if !ok {
+		return nil, notFound("No such container: " + ref)
 	}
-	return nil, notFound("No such container: " + ref)
+	return in.containerByID(id)
+}
+
+// containerByID reads container id once per command.
+func (in *Instance) containerByID(id string) (*Container, error) {
+	if c, ok := in.state.Containers[id]; ok {
+		return c, nil
+	}
+	c, err := in.store.Container(id)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, notFound("No such container: " + id)
+	}
+	in.state.Containers[id] = c
+	return c, nil
 }
 
 // CreateContainer makes a container and connects it to its network.
@@ -164,7 +180,11 @@ func (in *Instance) giveNetns(c *Container, adopt string, undo *undoStack) error
 		if err := in.checkAdoptNetns(adopt); err != nil {
 			return err
 		}
-		for _, other := range in.state.Containers {
+		all, err := in.allContainers()
+		if err != nil {
+			return err
+		}
+		for _, other := range all {
 			if other.Netns != "" && kernel.SameFile(other.Netns, adopt) {
 				return fmt.Errorf("invalid --netns %s: it is already the namespace of container %s", adopt, other.Name)
 			}
@@ -352,11 +372,9 @@ func (in *Instance) planEndpoint(c *Container, n *Network, ipText string, aliase
 			return nil, fmt.Errorf("invalid IPv4 address: %s", ipText)
 		}
 	}
-	used := map[netip.Addr]bool{}
-	for _, other := range in.state.Containers {
-		if ep := other.Endpoint(n.ID); ep != nil {
-			used[ep.IP] = true
-		}
+	used, err := in.store.UsedIPs(n.ID)
+	if err != nil {
+		return nil, err
 	}
 	ip, err := n.IPAM.Allocate(requested, used)
 	if err != nil {
@@ -381,18 +399,14 @@ func (in *Instance) connectPlanned(c *Container, n *Network, ep *Endpoint) error
 
 // freeSlot is the lowest counters row no endpoint holds.
 func (in *Instance) freeSlot() (uint32, error) {
-	used := map[uint32]bool{}
-	for _, c := range in.state.Containers {
-		for _, ep := range c.Endpoints {
-			used[ep.Slot] = true
-		}
+	slot, ok, err := in.store.FreeSlot(in.dp.MaxEndpoints())
+	if err != nil {
+		return 0, err
 	}
-	for s := uint32(1); s < in.dp.MaxEndpoints(); s++ {
-		if !used[s] {
-			return s, nil
-		}
+	if !ok {
+		return 0, fmt.Errorf("no endpoint slot left: the datapath holds %d endpoints", in.dp.MaxEndpoints()-1)
 	}
-	return 0, fmt.Errorf("no endpoint slot left: the datapath holds %d endpoints", in.dp.MaxEndpoints()-1)
+	return slot, nil
 }
 
 // undoStack collects the inverse of each step done so far.

@@ -72,7 +72,10 @@ type Instance struct {
 	dp       *loader.Datapath // nil in a read-only instance until a reader needs it
 	host     *hostNS
 	state    *State
-	fault    *faults
+	// loadedAll: state.Containers holds every container, not only those
+	// read so far.
+	loadedAll bool
+	fault     *faults
 	pending  *Intent // this command's journal entry
 	// interrupted is the intent an interrupted command left, as found by a
 	// read-only open (a mutating open rolls it back).
@@ -121,6 +124,10 @@ func open(opts Options, readOnly bool) (*Instance, error) {
 	}
 	if err := in.open(); err != nil {
 		in.Close()
+		if readOnly && errors.Is(err, errStoreNeedsWrite) {
+			// An older bpfnet's store: the upgrade is a write, once.
+			return open(opts, false)
+		}
 		return nil, err
 	}
 	return in, nil
@@ -167,8 +174,17 @@ func (in *Instance) open() (err error) {
 		return err
 	}
 	in.interrupted, err = readJournal(in.journalPath())
-	if err != nil || in.readOnly {
+	if err != nil {
 		return err
+	}
+	if in.readOnly {
+		if in.opts.Sizes.ConntrackEntries == 0 {
+			return nil
+		}
+		if _, err := in.datapath(); err != nil {
+			return nil // no maps pinned: nothing to disagree with
+		}
+		return in.checkPinnedSizes()
 	}
 	if in.dp, err = loader.OpenSized(in.opts.BPFFS, in.opts.Attach, in.opts.Sizes); err != nil {
 		return err
@@ -191,7 +207,11 @@ func (in *Instance) open() (err error) {
 		return in.reloadIfUpgraded()
 	}
 	// Gateways went with a reboot too, even where no container is left.
-	if len(in.state.Containers) > 0 {
+	hasContainers, err := in.store.HasContainers()
+	if err != nil {
+		return err
+	}
+	if hasContainers {
 		fmt.Fprintln(in.opts.Stderr, "bpfnet: the datapath was gone (a reboot?): rebuilding it from the store")
 	}
 	problems, err := in.reconcile(true)
@@ -199,7 +219,7 @@ func (in *Instance) open() (err error) {
 		return fmt.Errorf("rebuild after reboot: %w", err)
 	}
 	for _, p := range problems {
-		if len(in.state.Containers) > 0 {
+		if hasContainers {
 			fmt.Fprintln(in.opts.Stderr, "bpfnet:", p)
 		}
 	}
@@ -246,8 +266,27 @@ func (in *Instance) Close() {
 	}
 }
 
-// State is the store's content as of the last change.
-func (in *Instance) State() *State { return in.state }
+// Network returns the network with ID id (nil if there is none).
+func (in *Instance) NetworkByID(id string) *Network { return in.state.Networks[id] }
+
+// allContainers reads every container once per command; containers read
+// before keep their identity.
+func (in *Instance) allContainers() (map[string]*Container, error) {
+	if in.loadedAll {
+		return in.state.Containers, nil
+	}
+	all, err := in.store.Containers()
+	if err != nil {
+		return nil, err
+	}
+	for id, c := range all {
+		if _, ok := in.state.Containers[id]; !ok {
+			in.state.Containers[id] = c
+		}
+	}
+	in.loadedAll = true
+	return in.state.Containers, nil
+}
 
 // step is a point of a command where the fault hook may end it.
 func (in *Instance) step(what string) error { return in.fault.step(what) }

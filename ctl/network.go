@@ -178,7 +178,11 @@ func (in *Instance) RemoveNetwork(ref string) error {
 	if n.Predefined {
 		return fmt.Errorf("%s is a pre-defined network and cannot be removed", n.Name)
 	}
-	if users := in.networkUsers(n); len(users) > 0 {
+	users, err := in.networkUsers(n)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
 		return fmt.Errorf("error while removing network: network %s has active endpoints (%s)", n.Name, strings.Join(users, ", "))
 	}
 	if err := in.begin(Intent{Op: "network rm " + n.Name}); err != nil {
@@ -198,16 +202,52 @@ func (in *Instance) RemoveNetwork(ref string) error {
 	return nil
 }
 
-// networkUsers names the containers attached to n.
-func (in *Instance) networkUsers(n *Network) []string {
+// networkUsers names the containers attached to n: through the address
+// index for a bridge network, by reading all for host and none.
+func (in *Instance) networkUsers(n *Network) ([]string, error) {
 	var users []string
-	for _, c := range in.state.Containers {
-		if c.Endpoint(n.ID) != nil || (n.Driver != DriverBridge && c.Mode == n.Name) {
+	if n.Driver == DriverBridge {
+		ids, err := in.store.NetworkContainers(n.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			c, err := in.containerByID(id)
+			if err != nil {
+				return nil, err
+			}
 			users = append(users, c.Name)
+		}
+	} else {
+		all, err := in.allContainers()
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range all {
+			if c.Mode == n.Name {
+				users = append(users, c.Name)
+			}
 		}
 	}
 	sort.Strings(users)
-	return users
+	return users, nil
+}
+
+// NetworkContainers returns the containers attached to n, by name.
+func (in *Instance) NetworkContainers(n *Network) ([]*Container, error) {
+	names, err := in.networkUsers(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Container, 0, len(names))
+	for _, name := range names {
+		c, err := in.Container(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // PruneNetworks removes every user-defined network no container uses and
@@ -215,7 +255,14 @@ func (in *Instance) networkUsers(n *Network) []string {
 func (in *Instance) PruneNetworks() ([]string, error) {
 	var removed []string
 	for _, n := range in.Networks() {
-		if n.Predefined || len(in.networkUsers(n)) > 0 {
+		if n.Predefined {
+			continue
+		}
+		users, err := in.networkUsers(n)
+		if err != nil {
+			return removed, err
+		}
+		if len(users) > 0 {
 			continue
 		}
 		if err := in.RemoveNetwork(n.ID); err != nil {

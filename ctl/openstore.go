@@ -59,13 +59,9 @@ func (in *Instance) loadStore(path string) (err error) {
 	if err := in.store.checkBehindBackup(); err != nil {
 		return err
 	}
-	if in.state, err = in.store.Load(); err != nil {
-		return err
-	}
-	if err := validateState(in.state); err != nil {
-		return in.store.damaged(err)
-	}
-	return nil
+	in.state, err = in.store.Load()
+	in.loadedAll = false
+	return err
 }
 
 // recoverStore handles a damaged or lost store (why) as the options say:
@@ -102,23 +98,16 @@ func (in *Instance) discardStore(path string) error {
 	return nil
 }
 
-// validateState refuses records whose identifiers bpfnet derives device
-// names and marks from: a store is data, and a planted one must not make
-// bpfnet act on something else.
-func validateState(st *State) error {
-	for id, n := range st.Networks {
-		if !isID(id) || n.ID != id {
-			return fmt.Errorf("network record %q has an invalid ID", id)
-		}
+// validateContainer refuses a record whose identifiers bpfnet derives
+// device names and marks from: a store is data, and a planted one must not
+// make bpfnet act on something else.
+func validateContainer(id string, c *Container) error {
+	if !isID(id) || c.ID != id {
+		return fmt.Errorf("container record %q has an invalid ID", id)
 	}
-	for id, c := range st.Containers {
-		if !isID(id) || c.ID != id {
-			return fmt.Errorf("container record %q has an invalid ID", id)
-		}
-		for _, ep := range c.Endpoints {
-			if !isID(ep.ID) || !ep.IP.Is4() {
-				return fmt.Errorf("container %s has an endpoint with an invalid ID or address", c.Name)
-			}
+	for _, ep := range c.Endpoints {
+		if !isID(ep.ID) || !ep.IP.Is4() {
+			return fmt.Errorf("container %q has an endpoint with an invalid ID or address", c.Name)
 		}
 	}
 	return nil

@@ -42,7 +42,7 @@ func portID(p loader.Port) string {
 func (r *reconciler) ports() error {
 	want := map[string]loader.Port{}
 	owner := map[string]*Container{}
-	for _, c := range r.in.state.Containers {
+	for _, c := range r.in.state.Containers { // every one: reconcile read them all
 		if len(c.Endpoints) == 0 {
 			continue
 		}
@@ -185,7 +185,7 @@ func (r *reconciler) orphanNetns() error {
 		return nil
 	}
 	held := map[string]bool{}
-	for _, c := range r.in.state.Containers {
+	for _, c := range r.in.state.Containers { // every one: reconcile read them all
 		held[c.Netns] = true
 	}
 	files, err := os.ReadDir(dir)

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -120,7 +121,8 @@ func TestStoreUpgradesSchema2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := map[string]any{"ID": "c1", "Name": "web", "Ports": []string{"0.0.0.0:8080:80/tcp", "127.0.0.1:9090:90/udp"}}
+	c1 := strings.Repeat("c1", 32)
+	old := map[string]any{"ID": c1, "Name": "web", "Ports": []string{"0.0.0.0:8080:80/tcp", "127.0.0.1:9090:90/udp"}}
 	record, _ := json.Marshal(old)
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketNetworks, bucketContainers, bucketMeta} {
@@ -131,7 +133,7 @@ func TestStoreUpgradesSchema2(t *testing.T) {
 		if err := tx.Bucket(bucketMeta).Put(keySchema, []byte("2")); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketContainers).Put([]byte("c1"), record)
+		return tx.Bucket(bucketContainers).Put([]byte(c1), record)
 	})
 	db.Close()
 	if err != nil {
@@ -144,23 +146,26 @@ func TestStoreUpgradesSchema2(t *testing.T) {
 	}
 	defer s.Close()
 	want := []ports.Mapping{mapping("", 8080, 80, ports.TCP), mapping("127.0.0.1", 9090, 90, ports.UDP)}
-	if got := mustPorts(t, s, "c1"); !reflect.DeepEqual(got, want) {
+	if got := mustPorts(t, s, c1); !reflect.DeepEqual(got, want) {
 		t.Errorf("ports after upgrade = %v, want %v", got, want)
 	}
-	st, err := s.Load()
+	st, err := s.LoadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := st.Containers["c1"]; c == nil || c.Name != "web" {
+	if c := st.Containers[c1]; c == nil || c.Name != "web" {
 		t.Errorf("container after upgrade = %+v", c)
+	}
+	if id, ok, err := s.ContainerID("web"); err != nil || !ok || id != c1 {
+		t.Errorf("the upgrade did not index the name: %q, %v, %v", id, ok, err)
 	}
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(tx.Bucket(bucketContainers).Get([]byte("c1")), &fields); err != nil {
+		if err := json.Unmarshal(tx.Bucket(bucketContainers).Get([]byte(c1)), &fields); err != nil {
 			t.Fatalf("container record after upgrade: %v", err)
 		}
 		if _, ok := fields["Ports"]; ok {
-			t.Errorf("the container record still has Ports: %s", tx.Bucket(bucketContainers).Get([]byte("c1")))
+			t.Errorf("the container record still has Ports: %s", tx.Bucket(bucketContainers).Get([]byte(c1)))
 		}
 		if v := tx.Bucket(bucketMeta).Get(keySchema); string(v) != schemaVersion {
 			t.Errorf("schema after upgrade = %s", v)

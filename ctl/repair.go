@@ -54,8 +54,12 @@ func (in *Instance) Repair() ([]string, error) {
 func (in *Instance) rollBack(it *Intent) error {
 	fmt.Fprintf(in.opts.Stderr, "bpfnet: rolling back an interrupted command (%s)\n", it.Op)
 	in.pending = it
+	all, err := in.allContainers()
+	if err != nil {
+		return err
+	}
 	heldNetns, heldVeths := map[string]bool{}, map[string]bool{}
-	for _, c := range in.state.Containers {
+	for _, c := range all {
 		heldNetns[c.Netns] = true
 		for _, ep := range c.Endpoints {
 			heldVeths[hostIfname(ep)] = true
@@ -72,7 +76,7 @@ func (in *Instance) rollBack(it *Intent) error {
 			in.rolledBack = append(in.rolledBack, "removed namespace "+path+" of the interrupted command")
 		}
 	}
-	err := in.inHost(func() error {
+	err = in.inHost(func() error {
 		for _, name := range it.Veths {
 			if heldVeths[name] || !strings.HasPrefix(name, "veth") {
 				continue
@@ -129,8 +133,12 @@ func (in *Instance) reconcile(fix bool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	all, err := in.allContainers()
+	if err != nil {
+		return nil, err
+	}
 	r := &reconciler{in: in, dp: dp, fix: fix, veths: map[string]bool{}, slots: map[uint32]*Endpoint{}, ips: map[netip.Addr]*Endpoint{}}
-	for _, c := range in.state.Containers {
+	for _, c := range all {
 		for _, ep := range c.Endpoints {
 			r.veths[hostIfname(ep)], r.slots[ep.Slot], r.ips[ep.IP] = true, ep, ep
 		}
@@ -203,7 +211,11 @@ func (r *reconciler) containers() error {
 	if err != nil {
 		return err
 	}
-	for _, c := range in.Containers() {
+	all, err := in.Containers()
+	if err != nil {
+		return err
+	}
+	for _, c := range all {
 		if c.Mode == NetworkHost {
 			continue
 		}

@@ -36,7 +36,11 @@ func (in *Instance) Reset() error {
 		return err
 	}
 	var errs []error
-	for _, c := range in.Containers() {
+	all, err := in.Containers()
+	if err != nil {
+		return err
+	}
+	for _, c := range all {
 		errs = append(errs, in.resetContainer(c))
 	}
 	errs = append(errs, in.inHost(func() error {

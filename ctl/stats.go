@@ -17,9 +17,13 @@ type EndpointCounters struct {
 // Counters reads the counters of every endpoint of the containers named,
 // or of all containers.
 func (in *Instance) Counters(refs ...string) ([]EndpointCounters, error) {
-	containers := in.Containers()
-	if len(refs) > 0 {
-		containers = containers[:0:0]
+	var containers []*Container
+	if len(refs) == 0 {
+		var err error
+		if containers, err = in.Containers(); err != nil {
+			return nil, err
+		}
+	} else {
 		for _, ref := range refs {
 			c, err := in.Container(ref)
 			if err != nil {

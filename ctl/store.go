@@ -16,13 +16,15 @@ var (
 	bucketContainers = []byte("containers")
 	bucketMeta       = []byte("meta")
 	keySchema        = []byte("schema")
-	storeBuckets     = [][]byte{bucketNetworks, bucketContainers, bucketMeta, bucketHostPorts, bucketContainerPorts}
+	storeBuckets     = [][]byte{bucketNetworks, bucketContainers, bucketMeta, bucketHostPorts, bucketContainerPorts,
+		bucketContainerNames, bucketEndpointIPs, bucketEndpointSlots}
 )
 
 // schemaVersion changes when a record's layout does; Open refuses a store
 // written by a newer bpfnet and upgrades an older one. 3: published ports
-// moved from container records to their own index (portstore.go).
-const schemaVersion = "3"
+// moved from container records to their own index (portstore.go). 4:
+// indexes of container names, endpoint addresses and slots (storeindex.go).
+const schemaVersion = "4"
 
 // Store persists networks and containers in a bbolt file, one JSON record
 // per object, and published ports in an index. Callers serialise access
@@ -33,11 +35,13 @@ type Store struct {
 	readOnly bool
 }
 
-// State is the networks and containers in memory: small enough to load per
-// command. Published ports are not in it; Store.Ports reads them.
+// State is the networks and containers in memory. Networks are few and
+// always loaded; containers are read as a command needs them (every one
+// only for listings, checks and repairs). Published ports are not in it;
+// Store.Ports reads them.
 type State struct {
 	Networks   map[string]*Network   // by ID
-	Containers map[string]*Container // by ID
+	Containers map[string]*Container // by ID: those read so far, or all
 }
 
 func openStore(path string) (*Store, error) { return openStoreMode(path, false) }
@@ -72,20 +76,24 @@ func openStoreMode(path string, readOnly bool) (*Store, error) {
 	})
 	if err == nil && !current {
 		if readOnly {
-			err = fmt.Errorf("the store needs initialising or an upgrade: run a command that changes something first")
+			err = errStoreNeedsWrite
 		} else {
 			err = s.update(initialiseStore)
 		}
 	}
 	if err != nil {
 		db.Close()
-		if errors.Is(err, ErrStoreDamaged) {
+		if errors.Is(err, ErrStoreDamaged) || errors.Is(err, errStoreNeedsWrite) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("initialise store %s: %w", path, err)
 	}
 	return s, nil
 }
+
+// errStoreNeedsWrite: the store must be initialised or upgraded, which a
+// read-only open cannot do.
+var errStoreNeedsWrite = errors.New("the store needs initialising or an upgrade")
 
 // initialiseStore creates what is missing and upgrades older records.
 func initialiseStore(tx *bolt.Tx) error {
@@ -100,6 +108,13 @@ func initialiseStore(tx *bolt.Tx) error {
 	case "2":
 		if err := movePortsToIndex(tx); err != nil {
 			return fmt.Errorf("upgrade store schema 2: %w", err)
+		}
+		if err := buildIndexes(tx); err != nil {
+			return fmt.Errorf("upgrade store schema 2: %w", err)
+		}
+	case "3":
+		if err := buildIndexes(tx); err != nil {
+			return fmt.Errorf("upgrade store schema 3: %w", err)
 		}
 	case schemaVersion:
 		return nil
@@ -154,25 +169,15 @@ func (s *Store) Close() error { return s.db.Close() }
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
 
-// Load reads every record.
+// Load reads the network records; containers are read as needed.
 func (s *Store) Load() (*State, error) {
 	st := &State{Networks: map[string]*Network{}, Containers: map[string]*Container{}}
 	err := s.view(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketNetworks).ForEach(func(k, v []byte) error {
+		return tx.Bucket(bucketNetworks).ForEach(func(k, v []byte) error {
 			n := new(Network)
 			st.Networks[string(k)] = n
 			if err := json.Unmarshal(v, n); err != nil {
 				return s.damaged(fmt.Errorf("network record %q: %w", k, err))
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
-			c := new(Container)
-			st.Containers[string(k)] = c
-			if err := json.Unmarshal(v, c); err != nil {
-				return s.damaged(fmt.Errorf("container record %q: %w", k, err))
 			}
 			return nil
 		})
@@ -180,7 +185,46 @@ func (s *Store) Load() (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load store: %w", err)
 	}
+	for id, n := range st.Networks {
+		if !isID(id) || n.ID != id {
+			return nil, s.damaged(fmt.Errorf("network record %q has an invalid ID", id))
+		}
+	}
 	return st, nil
+}
+
+// LoadAll reads every record.
+func (s *Store) LoadAll() (*State, error) {
+	st, err := s.Load()
+	if err != nil {
+		return nil, err
+	}
+	if st.Containers, err = s.Containers(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Containers reads every container record.
+func (s *Store) Containers() (map[string]*Container, error) {
+	all := map[string]*Container{}
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
+			c := new(Container)
+			if err := json.Unmarshal(v, c); err != nil {
+				return s.damaged(fmt.Errorf("container record %q: %w", k, err))
+			}
+			if err := validateContainer(string(k), c); err != nil {
+				return s.damaged(err)
+			}
+			all[string(k)] = c
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load store: %w", err)
+	}
+	return all, nil
 }
 
 // Meta reads a value of the meta bucket ("" when missing).
@@ -230,11 +274,20 @@ func (s *Store) Apply(ch Change) error {
 			}
 		}
 		for _, c := range ch.PutContainers {
+			if err := unindexContainer(tx, c.ID); err != nil {
+				return err
+			}
 			if err := putJSON(ctrs, c.ID, c); err != nil {
+				return err
+			}
+			if err := indexContainer(tx, c); err != nil {
 				return err
 			}
 		}
 		for _, id := range ch.DeleteContainers {
+			if err := unindexContainer(tx, id); err != nil {
+				return err
+			}
 			if err := ctrs.Delete([]byte(id)); err != nil {
 				return err
 			}

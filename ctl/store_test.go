@@ -17,11 +17,12 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Network{ID: "n1", Name: "demo", Number: 2, Driver: DriverBridge,
+	n1, c1, e1 := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("e", 64)
+	n := &Network{ID: n1, Name: "demo", Number: 2, Driver: DriverBridge,
 		IPAM:   ipam.Config{Subnet: netip.MustParsePrefix("172.18.0.0/16"), Gateway: netip.MustParseAddr("172.18.0.1")},
 		Labels: map[string]string{"a": "b"}, Settings: BridgeSettings{ICC: true, MTU: 1450}}
-	c := &Container{ID: "c1", Name: "web", Netns: "/run/netns/web", Endpoints: []*Endpoint{
-		{ID: "e1", NetworkID: "n1", IP: netip.MustParseAddr("172.18.0.2"), Slot: 3, Ifname: "eth0"},
+	c := &Container{ID: c1, Name: "web", Netns: "/run/netns/web", Endpoints: []*Endpoint{
+		{ID: e1, NetworkID: n1, IP: netip.MustParseAddr("172.18.0.2"), Slot: 3, Ifname: "eth0"},
 	}}
 	if err := s.Apply(Change{PutNetworks: []*Network{n}, PutContainers: []*Container{c}}); err != nil {
 		t.Fatal(err)
@@ -33,22 +34,34 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	st, err := s.Load()
+	st, err := s.LoadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := st.Networks["n1"]
+	got := st.Networks[n1]
 	if got == nil || got.Name != "demo" || got.IPAM != n.IPAM || got.Labels["a"] != "b" || got.Settings.MTU != 1450 {
 		t.Fatalf("network after reopen = %+v, want %+v", got, n)
 	}
-	gc := st.Containers["c1"]
+	gc := st.Containers[c1]
 	if gc == nil || len(gc.Endpoints) != 1 || gc.Endpoints[0].IP != c.Endpoints[0].IP || gc.Endpoints[0].Slot != 3 {
 		t.Fatalf("container after reopen = %+v", gc)
 	}
-	if err := s.Apply(Change{DeleteContainers: []string{"c1"}, DeleteNetworks: []string{"n1"}}); err != nil {
+	if used, err := s.UsedIPs(n1); err != nil || !used[c.Endpoints[0].IP] {
+		t.Errorf("address index: %v, %v", used, err)
+	}
+	if slot, ok, err := s.FreeSlot(10); err != nil || !ok || slot != 1 {
+		t.Errorf("free slot: %d, %v, %v; want 1 (3 is taken)", slot, ok, err)
+	}
+	if err := s.Apply(Change{DeleteContainers: []string{c1}, DeleteNetworks: []string{n1}}); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ = s.Load(); len(st.Networks)+len(st.Containers) != 0 {
+	if used, _ := s.UsedIPs(n1); len(used) != 0 {
+		t.Errorf("address index after delete: %v", used)
+	}
+	if _, ok, _ := s.ContainerID("web"); ok {
+		t.Error("name index still has web after delete")
+	}
+	if st, _ = s.LoadAll(); len(st.Networks)+len(st.Containers) != 0 {
 		t.Fatalf("after delete: %d networks, %d containers", len(st.Networks), len(st.Containers))
 	}
 }

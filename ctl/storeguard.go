@@ -140,6 +140,6 @@ func (s *Store) Verify() error {
 	if err != nil {
 		return err
 	}
-	_, err = s.Load()
+	_, err = s.LoadAll()
 	return err
 }

@@ -25,7 +25,11 @@ func (in *Instance) reloadIfUpgraded() error {
 	if running == want {
 		return nil
 	}
-	if len(in.state.Containers) > 0 {
+	all, err := in.allContainers()
+	if err != nil {
+		return err
+	}
+	if len(all) > 0 {
 		fmt.Fprintf(in.opts.Stderr, "bpfnet: the running programs are not this bpfnet's (datapath %q, this is %s): replacing them\n", running, want)
 	}
 	if err := in.reloadPrograms(); err != nil {

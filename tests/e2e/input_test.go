@@ -351,6 +351,12 @@ func renameInStore(t *testing.T, in *tu.Instance, bucket, from, to string) {
 			if err == nil {
 				err = b.Put([]byte(k), data)
 			}
+			// Containers are found by name through an index of their own.
+			if names := tx.Bucket([]byte("container_names")); err == nil && names != nil {
+				if err = names.Delete([]byte(from)); err == nil {
+					err = names.Put([]byte(to), []byte(k))
+				}
+			}
 		}
 		renamed = len(puts) == 1
 		return err

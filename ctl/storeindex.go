@@ -1,0 +1,201 @@
+package ctl
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Indexes let a command read the few records it needs, whatever the
+// number of containers: only listings, checks and repairs read them all.
+//
+//	container_names/<name>                         -> container ID
+//	endpoint_ips/<network ID>/<IPv4, 4 bytes>      -> container ID
+//	endpoint_slots/<slot, 4 bytes big endian>      -> container ID
+//
+// They are written with the container records, in the same transaction.
+var (
+	bucketContainerNames = []byte("container_names")
+	bucketEndpointIPs    = []byte("endpoint_ips")
+	bucketEndpointSlots  = []byte("endpoint_slots")
+)
+
+func ipIndexKey(networkID string, ip netip.Addr) []byte {
+	a := ip.As4()
+	return append([]byte(networkID+"/"), a[:]...)
+}
+
+func slotKey(slot uint32) []byte { return binary.BigEndian.AppendUint32(nil, slot) }
+
+// indexContainer adds c's entries to the indexes.
+func indexContainer(tx *bolt.Tx, c *Container) error {
+	id := []byte(c.ID)
+	if err := tx.Bucket(bucketContainerNames).Put([]byte(c.Name), id); err != nil {
+		return err
+	}
+	for _, ep := range c.Endpoints {
+		if err := tx.Bucket(bucketEndpointIPs).Put(ipIndexKey(ep.NetworkID, ep.IP), id); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketEndpointSlots).Put(slotKey(ep.Slot), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unindexContainer removes the entries of the record stored under id, if
+// any, that still point at it.
+func unindexContainer(tx *bolt.Tx, id string) error {
+	v := tx.Bucket(bucketContainers).Get([]byte(id))
+	if v == nil {
+		return nil
+	}
+	old := new(Container)
+	if err := json.Unmarshal(v, old); err != nil {
+		return fmt.Errorf("container record %q: %w", id, err)
+	}
+	del := func(bucket, key []byte) error {
+		b := tx.Bucket(bucket)
+		if bytes.Equal(b.Get(key), []byte(id)) {
+			return b.Delete(key)
+		}
+		return nil
+	}
+	if err := del(bucketContainerNames, []byte(old.Name)); err != nil {
+		return err
+	}
+	for _, ep := range old.Endpoints {
+		if err := del(bucketEndpointIPs, ipIndexKey(ep.NetworkID, ep.IP)); err != nil {
+			return err
+		}
+		if err := del(bucketEndpointSlots, slotKey(ep.Slot)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildIndexes indexes every container record: the upgrade from schema 3.
+func buildIndexes(tx *bolt.Tx) error {
+	return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
+		c := new(Container)
+		if err := json.Unmarshal(v, c); err != nil {
+			return fmt.Errorf("container record %q: %w", k, err)
+		}
+		return indexContainer(tx, c)
+	})
+}
+
+// ContainerID resolves a container reference as Docker does: a name, a
+// full ID or a unique ID prefix. ok is false when nothing matches; an
+// ambiguous prefix matches nothing, as in Docker's lookup.
+func (s *Store) ContainerID(ref string) (id string, ok bool, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketContainerNames).Get([]byte(ref)); v != nil {
+			id, ok = string(v), true
+			return nil
+		}
+		if ref == "" {
+			return nil
+		}
+		c := tx.Bucket(bucketContainers).Cursor()
+		k, _ := c.Seek([]byte(ref))
+		if k == nil || !bytes.HasPrefix(k, []byte(ref)) {
+			return nil
+		}
+		if next, _ := c.Next(); next != nil && bytes.HasPrefix(next, []byte(ref)) && !bytes.Equal(k, []byte(ref)) {
+			return nil
+		}
+		id, ok = string(k), true
+		return nil
+	})
+	return id, ok, err
+}
+
+// Container reads one container record; nil when there is none.
+func (s *Store) Container(id string) (*Container, error) {
+	var c *Container
+	err := s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketContainers).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		c = new(Container)
+		if err := json.Unmarshal(v, c); err != nil {
+			return s.damaged(fmt.Errorf("container record %q: %w", id, err))
+		}
+		return nil
+	})
+	if err == nil && c != nil {
+		err = validateContainer(id, c)
+		if err != nil {
+			err = s.damaged(err)
+		}
+	}
+	return c, err
+}
+
+// UsedIPs is the addresses the endpoints on network id hold.
+func (s *Store) UsedIPs(networkID string) (map[netip.Addr]bool, error) {
+	used := map[netip.Addr]bool{}
+	err := s.view(func(tx *bolt.Tx) error {
+		prefix := []byte(networkID + "/")
+		c := tx.Bucket(bucketEndpointIPs).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(k) == len(prefix)+4 {
+				used[netip.AddrFrom4([4]byte(k[len(prefix):]))] = true
+			}
+		}
+		return nil
+	})
+	return used, err
+}
+
+// NetworkContainers is the IDs of the containers with an endpoint on
+// network id.
+func (s *Store) NetworkContainers(networkID string) ([]string, error) {
+	seen := map[string]bool{}
+	var ids []string
+	err := s.view(func(tx *bolt.Tx) error {
+		prefix := []byte(networkID + "/")
+		c := tx.Bucket(bucketEndpointIPs).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if !seen[string(v)] {
+				seen[string(v)] = true
+				ids = append(ids, string(v))
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// FreeSlot is the lowest endpoint slot from 1 below max that no endpoint
+// holds, found by walking the slot index to its first gap.
+func (s *Store) FreeSlot(max uint32) (uint32, bool, error) {
+	slot := uint32(1)
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEndpointSlots).Cursor()
+		for k, _ := c.Seek(slotKey(1)); k != nil && len(k) == 4 && binary.BigEndian.Uint32(k) == slot; k, _ = c.Next() {
+			slot++
+		}
+		return nil
+	})
+	return slot, err == nil && slot < max, err
+}
+
+// HasContainers tells whether the store holds any container.
+func (s *Store) HasContainers() (bool, error) {
+	var has bool
+	err := s.view(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketContainers).Cursor().First()
+		has = k != nil
+		return nil
+	})
+	return has, err
+}
