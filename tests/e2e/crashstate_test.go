@@ -344,11 +344,36 @@ func checkPortsFromLAN(t *testing.T, in *tu.Instance, lan string, hostPorts []in
 	return ok
 }
 
-// noPanic fails the test if r shows a Go panic or runtime crash.
-func noPanic(t *testing.T, r tu.Result, where string) {
+// crashed tells whether r shows a Go panic or runtime crash.
+func crashed(r tu.Result) bool {
+	return r.Code == 2 || strings.Contains(r.Stderr, "panic:") || strings.Contains(r.Stderr, "goroutine ") ||
+		strings.Contains(r.Stderr, "fatal error:")
+}
+
+// noPanic fails the test if r shows a Go panic or runtime crash, and
+// returns false then.
+func noPanic(t *testing.T, r tu.Result, where string) bool {
 	t.Helper()
-	if r.Code == 2 || strings.Contains(r.Stderr, "panic:") || strings.Contains(r.Stderr, "goroutine ") ||
-		strings.Contains(r.Stderr, "fatal error:") {
-		t.Errorf("%s: the command crashed: %v", where, r)
+	if crashed(r) {
+		t.Errorf("%s: the command crashed: %s", where, brief(r))
+		return false
 	}
+	return true
+}
+
+// brief is r's exit and the start of its stderr: a crash's first lines
+// (the panic and the frames nearest to it), not its every goroutine.
+func brief(r tu.Result) string {
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+	if len(lines) > 12 {
+		lines = append(lines[:12], fmt.Sprintf("... (%d more lines)", len(lines)-12))
+	}
+	out := fmt.Sprintf("bpfnet %s: exit %d", strings.Join(r.Args, " "), r.Code)
+	if s := strings.TrimSpace(r.Stdout); s != "" {
+		if len(s) > 200 {
+			s = s[:200] + "..."
+		}
+		out += "\n    stdout: " + strings.ReplaceAll(s, "\n", "\n    ")
+	}
+	return out + "\n    stderr: " + strings.Join(lines, "\n    ")
 }
