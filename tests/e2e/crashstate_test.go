@@ -370,10 +370,11 @@ func brief(r tu.Result) string {
 	}
 	out := fmt.Sprintf("bpfnet %s: exit %d", strings.Join(r.Args, " "), r.Code)
 	if s := strings.TrimSpace(r.Stdout); s != "" {
-		if len(s) > 200 {
-			s = s[:200] + "..."
+		first, rest, _ := strings.Cut(s, "\n")
+		if len(first) > 120 || rest != "" {
+			first = first[:min(len(first), 120)] + " ..."
 		}
-		out += "\n    stdout: " + strings.ReplaceAll(s, "\n", "\n    ")
+		out += "\n    stdout: " + first
 	}
 	return out + "\n    stderr: " + strings.Join(lines, "\n    ")
 }
