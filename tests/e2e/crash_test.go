@@ -196,7 +196,9 @@ func faultOnce(t *testing.T, in *tu.Instance, lan string, v faultVerb, mode stri
 		return true
 	case after.equal(success):
 		t.Logf("%s: recovered to the state of a completed command", where)
-		return undo(t, in, v, before, where)
+		// Undone, the command's ports answer no more (C4: after `container
+		// rm` nothing answers).
+		return undo(t, in, v, before, where) && checkConsistent(t, in, lan, crashPorts, where+", undone")
 	}
 	t.Errorf("%s: after recovery the state is neither the one before the command nor the one after it:\nvs before:\n%s\nvs after a successful run:\n%s",
 		where, after.diff(before), after.diff(success))
