@@ -94,7 +94,7 @@ func testFaultVerb(t *testing.T, v faultVerb) {
 	before := takeCrashState(t, in)
 	r := in.RunEnv([]string{tu.NoFault}, v.args...)
 	if r.Code != 0 {
-		t.Fatalf("%s with %s: %v", verb, tu.NoFault, r)
+		t.Fatalf("%s with %s: %s", verb, tu.NoFault, brief(r))
 	}
 	steps := tu.Steps(r.Stderr)
 	if len(steps) == 0 {
@@ -125,7 +125,7 @@ func testFaultVerb(t *testing.T, v faultVerb) {
 		}
 	}
 	if len(failed) > 0 {
-		t.Errorf("%s: the faults that left a wrong state:\n  %s", verb, strings.Join(failed, "\n  "))
+		t.Errorf("%s: the faults with a problem (details above):\n  %s", verb, strings.Join(failed, "\n  "))
 		return
 	}
 	// The name and the addresses the faults touched are free again: a run
@@ -160,7 +160,8 @@ func selectedStep(v faultVerb, mode string, step, steps int) bool {
 }
 
 // faultOnce stops the verb at step in mode, recovers and checks. It
-// returns false when the instance is left in no known state.
+// returns false when it found a problem; the instance is then in no known
+// state.
 func faultOnce(t *testing.T, in *tu.Instance, lan string, v faultVerb, mode string, step int, before, success crashState, where string) bool {
 	t.Helper()
 	fault := fmt.Sprint(step)
@@ -168,37 +169,40 @@ func faultOnce(t *testing.T, in *tu.Instance, lan string, v faultVerb, mode stri
 		fault += ":error"
 	}
 	r := in.RunFault(fault, v.args...)
-	noPanic(t, r, where)
+	ok := noPanic(t, r, where)
 	logged := tu.Steps(r.Stderr)
 	switch {
 	case mode == "kill" && !r.Killed():
-		t.Errorf("%s: want the command killed at the step; got %v", where, r)
+		t.Errorf("%s: want the command killed at the step; got %s", where, brief(r))
+		ok = false
 	case mode == "error" && (r.Code != 1 || !strings.Contains(r.Stderr, "injected fault")):
-		t.Errorf("%s: want exit 1 with the injected fault in stderr; got %v", where, r)
+		t.Errorf("%s: want exit 1 with the injected fault in stderr; got %s", where, brief(r))
+		ok = false
 	case mode == "kill" && len(logged) != step, mode == "error" && len(logged) < step:
 		// An error's own undo may take steps of its own; a kill ends all.
-		t.Errorf("%s: the command logged %d steps, want it stopped at step %d; stderr: %s", where, len(logged), step, r.Stderr)
+		t.Errorf("%s: the command logged %d steps, want it stopped at step %d; %s", where, len(logged), step, brief(r))
+		ok = false
 	}
 
 	// Recover by `system repair` on odd steps, by the next mutating
 	// command on even ones.
 	if step%2 == 1 {
-		recoverByRepair(t, in, lan, where)
+		ok = recoverByRepair(t, in, lan, crashPorts, where) && ok
 	} else {
-		recoverByNextCommand(t, in, where)
+		ok = recoverByNextCommand(t, in, where) && ok
 	}
-	checkConsistent(t, in, lan, crashPorts, where+", recovered")
+	ok = checkConsistent(t, in, lan, crashPorts, where+", recovered") && ok
 
 	after := takeCrashState(t, in)
 	switch {
 	case after.equal(before):
 		t.Logf("%s: recovered to the state before the command", where)
-		return true
+		return ok
 	case after.equal(success):
 		t.Logf("%s: recovered to the state of a completed command", where)
 		// Undone, the command's ports answer no more (C4: after `container
 		// rm` nothing answers).
-		return undo(t, in, v, before, where) && checkConsistent(t, in, lan, crashPorts, where+", undone")
+		return ok && undo(t, in, v, before, where) && checkConsistent(t, in, lan, crashPorts, where+", undone")
 	}
 	t.Errorf("%s: after recovery the state is neither the one before the command nor the one after it:\nvs before:\n%s\nvs after a successful run:\n%s",
 		where, after.diff(before), after.diff(success))
@@ -208,38 +212,47 @@ func faultOnce(t *testing.T, in *tu.Instance, lan string, v faultVerb, mode stri
 // recoverByRepair: `system check` must not call a broken state ok (its
 // verdict is held against the test's own comparison), `system repair`
 // exits 0, and check says ok after it.
-func recoverByRepair(t *testing.T, in *tu.Instance, lan, where string) {
+func recoverByRepair(t *testing.T, in *tu.Instance, lan string, hostPorts []int, where string) bool {
 	t.Helper()
 	check := in.Run("system", "check")
-	noPanic(t, check, where+", system check")
+	ok := noPanic(t, check, where+", system check")
 	switch {
 	case check.Code == 0 && strings.TrimSpace(check.Stdout) == "ok":
 		// Then the kernel must really match the store.
-		checkKernelMatchesStore(t, in, lan, crashPorts, where+", system check said ok before repair")
+		ok = checkKernelMatchesStore(t, in, lan, hostPorts, where+", system check said ok before repair") && ok
 	case check.Code != 1 || strings.TrimSpace(check.Stderr) == "":
-		t.Errorf("%s: system check: want exit 0 and ok, or exit 1 listing the differences; got %v", where, check)
+		t.Errorf("%s: system check: want exit 0 and ok, or exit 1 listing the differences; got %s", where, brief(check))
+		ok = false
 	}
 	if r := in.Run("system", "repair"); r.Code != 0 {
-		t.Errorf("%s: system repair: %v", where, r)
+		t.Errorf("%s: system repair: %s", where, brief(r))
+		ok = false
 	}
+	return ok
 }
 
 // recoverByNextCommand: an unrelated mutating command succeeds and leaves
 // nothing for `system check` to find.
-func recoverByNextCommand(t *testing.T, in *tu.Instance, where string) {
+func recoverByNextCommand(t *testing.T, in *tu.Instance, where string) bool {
 	t.Helper()
 	r := in.Run("network", "create", "--subnet", "10.90.0.0/24", "next")
-	noPanic(t, r, where+", next command")
-	if r.Code != 0 {
-		t.Errorf("%s: the next mutating command (network create next): %v", where, r)
-		return
+	if !noPanic(t, r, where+", next command") {
+		return false
 	}
+	if r.Code != 0 {
+		t.Errorf("%s: the next mutating command (network create next): %s", where, brief(r))
+		return false
+	}
+	ok := true
 	if r := in.Run("system", "check"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "ok" {
-		t.Errorf("%s: system check after the next mutating command, without repair: %v", where, r)
+		t.Errorf("%s: system check after the next mutating command, without repair: %s", where, brief(r))
+		ok = false
 	}
 	if r := in.Run("network", "rm", "next"); r.Code != 0 {
-		t.Errorf("%s: network rm next: %v", where, r)
+		t.Errorf("%s: network rm next: %s", where, brief(r))
+		ok = false
 	}
+	return ok
 }
 
 // undo brings the state of a completed verb back to before.
@@ -247,7 +260,7 @@ func undo(t *testing.T, in *tu.Instance, v faultVerb, before crashState, where s
 	t.Helper()
 	for _, args := range v.undo {
 		if r := in.Run(args...); r.Code != 0 {
-			t.Errorf("%s: undo: %v", where, r)
+			t.Errorf("%s: undo: %s", where, brief(r))
 			return false
 		}
 	}

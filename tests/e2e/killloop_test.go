@@ -103,26 +103,29 @@ func TestRandomKills(t *testing.T) {
 		if !killed {
 			took[verbOf(args)] = time.Since(start)
 			if r.Code != 0 && r.Code != 1 {
-				t.Errorf("%s: want exit 0 or 1; got %v", where, r)
+				t.Errorf("%s: want exit 0 or 1; got %s", where, brief(r))
 			}
 			continue
 		}
 		landed++
 		where = fmt.Sprintf("%s, killed after %v", where, delay)
+		ok := true
 		if rng.IntN(2) == 0 {
-			recoverByRepair(t, in, lan, where)
+			ok = recoverByRepair(t, in, lan, killPorts, where)
 		} else {
 			next := killOps[rng.IntN(len(killOps))](1 + rng.IntN(3))
 			r := in.Run(next...)
-			noPanic(t, r, where+", next: "+strings.Join(next, " "))
+			ok = noPanic(t, r, where+", next: "+strings.Join(next, " "))
 			if r.Code != 0 && r.Code != 1 {
-				t.Errorf("%s: the next command %s: want exit 0 or 1; got %v", where, strings.Join(next, " "), r)
+				t.Errorf("%s: the next command %s: want exit 0 or 1; got %s", where, strings.Join(next, " "), brief(r))
+				ok = false
 			}
 			if r := in.Run("system", "check"); r.Code != 0 {
-				t.Errorf("%s: system check after the next mutating command (%s), without repair: %v", where, strings.Join(next, " "), r)
+				t.Errorf("%s: system check after the next mutating command (%s), without repair: %s", where, strings.Join(next, " "), brief(r))
+				ok = false
 			}
 		}
-		if !checkConsistent(t, in, lan, killPorts, where+", recovered") {
+		if !checkConsistent(t, in, lan, killPorts, where+", recovered") || !ok {
 			// Later kills would report this kill's leftovers again.
 			t.Fatalf("stopping at the first kill that left a wrong state: %s", where)
 		}
