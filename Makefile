@@ -5,7 +5,7 @@ STRIP ?= llvm-strip-19
 BPF_CFLAGS ?= -O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu
 GO ?= go
 
-.PHONY: all build generate check-generate test unit demo bench vm-test vm-test-multihost clean help
+.PHONY: all build generate check-generate test crash-test unit demo bench vm-test vm-test-multihost clean help
 
 all: build
 
@@ -21,6 +21,12 @@ check-generate: generate ## fail if the committed bpf2go outputs differ from a f
 test: ## run every test; as root the privileged ones too (they make their own namespaces)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+
+# The crash tests at length (tests/e2e/crash_test.go, killloop_test.go): every step of every mutating
+# verb in both fault modes and 300 random kills. BPFNET_CRASH_SEED=N replays a run's kills.
+crash-test: ## the crash tests at length: a fault at every step of every verb, 300 random kill -9 (as root)
+	BPFNET_CRASH_FULL=1 BPFNET_CRASH_KILLS=$${BPFNET_CRASH_KILLS:-300} $(GO) test -count=1 -timeout 60m -v \
+		-run 'TestFaultAtEveryStep|TestRandomKills' ./tests/e2e/
 
 demo: ## two containers talking through bpfnet, one isolated network, counters
 	./demo.sh
