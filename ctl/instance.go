@@ -76,7 +76,7 @@ type Instance struct {
 	// read so far.
 	loadedAll bool
 	fault     *faults
-	pending  *Intent // this command's journal entry
+	pending   *Intent // this command's journal entry
 	// interrupted is the intent an interrupted command left, as found by a
 	// read-only open (a mutating open rolls it back).
 	interrupted *Intent
