@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"golang.org/x/sys/unix"
 )
 
@@ -121,33 +120,7 @@ func (s *session) waitListening(n *netns, port int, p *proc) error {
 	return fmt.Errorf("nothing listens on port %d in %s after 10s", port, n.path)
 }
 
-// inNetns runs f on this goroutine's OS thread moved into n, then moves the
-// thread back. Children started inside f are forked from this thread and so
-// start in n: used where an nsenter in between would distort a timing.
-func inNetns(n *netns, f func() error) error {
-	runtime.LockOSThread()
-	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer self.Close()
-	target, err := os.Open(n.path)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("setns %s: %w", n.path, err)
-	}
-	ferr := f()
-	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-		// The thread stays locked, and so dies with this goroutine, rather
-		// than go back to the pool in the wrong namespace.
-		return fmt.Errorf("setns back: %w", err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
+// inNetns runs f with this goroutine's OS thread in n (kernel.Do).
+// Children started inside f are forked from that thread and so start in n:
+// used where an nsenter in between would distort a timing.
+func inNetns(n *netns, f func() error) error { return kernel.DoPath(n.path, f) }

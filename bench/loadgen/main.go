@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,50 +50,62 @@ func main() {
 		os.Exit(2)
 	}
 
-	if *netnsPath != "" {
-		if err := enterNetns(*netnsPath); err != nil {
-			fail(err)
+	run := func() error {
+		if *cpu >= 0 {
+			if err := pinProcess(*cpu); err != nil {
+				return err
+			}
 		}
-	}
-	if *cpu >= 0 {
-		if err := pinProcess(*cpu); err != nil {
-			fail(err)
+		switch cmd {
+		case "server":
+			return serve(*listen)
+		case "rr", "crr":
+			return runClient(cmd, *connect, *duration, *linger0)
 		}
-	}
-
-	switch cmd {
-	case "server":
-		fail(serve(*listen))
-	case "rr", "crr":
-		if *connect == "" {
-			fail(fmt.Errorf("-connect is required"))
-		}
-		sa, err := parseAddr(*connect)
-		if err != nil {
-			fail(err)
-		}
-		if *duration <= 0 || *duration > 10*time.Minute {
-			fail(fmt.Errorf("-duration %v out of range (0, 10m]", *duration))
-		}
-		// A watchdog bounds the run even if the peer stops answering while
-		// this thread is blocked in a system call.
-		time.AfterFunc(*duration+15*time.Second, func() {
-			fmt.Fprintln(os.Stderr, "loadgen: watchdog: no progress, giving up")
-			os.Exit(3)
-		})
-		var res result
-		if cmd == "rr" {
-			res, err = runRR(sa, *duration)
-		} else {
-			res, err = runCRR(sa, *duration, *linger0)
-		}
-		if err != nil {
-			fail(err)
-		}
-		res.print()
-	default:
 		usage()
+		return nil
 	}
+	var err error
+	if *netnsPath != "" {
+		// Every socket run makes is made on this thread, inside the
+		// namespace.
+		err = kernel.DoPath(*netnsPath, run)
+	} else {
+		err = run()
+	}
+	fail(err)
+}
+
+// runClient runs the rr or crr client against connect and prints its
+// result.
+func runClient(cmd, connect string, duration time.Duration, linger0 bool) error {
+	if connect == "" {
+		return fmt.Errorf("-connect is required")
+	}
+	sa, err := parseAddr(connect)
+	if err != nil {
+		return err
+	}
+	if duration <= 0 || duration > 10*time.Minute {
+		return fmt.Errorf("-duration %v out of range (0, 10m]", duration)
+	}
+	// A watchdog bounds the run even if the peer stops answering while
+	// this thread is blocked in a system call.
+	time.AfterFunc(duration+15*time.Second, func() {
+		fmt.Fprintln(os.Stderr, "loadgen: watchdog: no progress, giving up")
+		os.Exit(3)
+	})
+	var res result
+	if cmd == "rr" {
+		res, err = runRR(sa, duration)
+	} else {
+		res, err = runCRR(sa, duration, linger0)
+	}
+	if err != nil {
+		return err
+	}
+	res.print()
+	return nil
 }
 
 func usage() {
@@ -107,21 +120,6 @@ func fail(err error) {
 	}
 	fmt.Fprintln(os.Stderr, "loadgen:", err)
 	os.Exit(1)
-}
-
-// enterNetns moves the calling (locked) thread into the network namespace at
-// path. Other runtime threads stay where they were, which is harmless: no
-// socket is created on them.
-func enterNetns(path string) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns %s: %w", path, err)
-	}
-	return nil
 }
 
 // pinProcess pins every thread that exists now to cpu; threads made later

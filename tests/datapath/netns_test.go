@@ -4,10 +4,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"testing"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -35,18 +34,18 @@ var noNeighbour = netip.MustParseAddr("192.0.2.4")
 // masquerading to hostIP.
 func newHostNetns(t *testing.T, f *natFixture) *hostNetns {
 	t.Helper()
-	h := &hostNetns{ns: newNetns(t)}
+	ns, err := kernel.NewNetnsHandle()
+	if err != nil {
+		t.Skipf("cannot create a network namespace: %v", err)
+	}
+	h := &hostNetns{ns: ns}
 	t.Cleanup(func() { h.ns.Close() })
 	h.do(t, func() {
-		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
-			t.Fatalf("enable forwarding: %v", err)
+		if err := kernel.WriteSysctl("net/ipv4/ip_forward", "1"); err != nil {
+			t.Fatal(err)
 		}
-		lo, err := netlink.LinkByName("lo")
-		if err == nil {
-			err = netlink.LinkSetUp(lo)
-		}
-		if err != nil {
-			t.Fatalf("set lo up: %v", err)
+		if err := kernel.SetLinkUp("lo"); err != nil {
+			t.Fatal(err)
 		}
 		h.up0 = addVeth(t, "up0", "up1", upMAC, "192.0.2.1/24")
 		h.hostA = addVeth(t, "hostA", "ctrA", gw1MAC, "172.18.0.1/16")
@@ -60,51 +59,14 @@ func newHostNetns(t *testing.T, f *natFixture) *hostNetns {
 	return h
 }
 
-// newNetns creates a network namespace and returns a handle to it; the
-// calling thread stays where it was.
-func newNetns(t *testing.T) netns.NsHandle {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatalf("get network namespace: %v", err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		t.Fatalf("restore network namespace: %v", err)
-	}
-	return ns
-}
-
-// do runs fn on a thread in the namespace. fn must not start goroutines
-// that expect the namespace; t.Fatal in fn is fine.
+// do runs fn on a thread in the namespace (kernel.Do). fn must not start
+// goroutines that expect the namespace; t.Fatal in fn is fine: the thread,
+// still locked and still in the namespace, dies with the goroutine.
 func (h *hostNetns) do(t *testing.T, fn func()) {
 	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("get network namespace: %v", err)
+	if err := kernel.Do(h.ns, func() error { fn(); return nil }); err != nil {
+		t.Fatal(err)
 	}
-	defer orig.Close()
-	if err := netns.Set(h.ns); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("enter network namespace: %v", err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			t.Errorf("restore network namespace: %v", err) // the thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-	}()
-	fn()
 }
 
 // addVeth creates a veth pair in the calling thread's namespace, both ends
@@ -118,12 +80,8 @@ func addVeth(t *testing.T, name, peer string, mac net.HardwareAddr, addr string)
 		t.Fatalf("add veth %s: %v", name, err)
 	}
 	for _, n := range []string{name, peer} {
-		l, err := netlink.LinkByName(n)
-		if err == nil {
-			err = netlink.LinkSetUp(l)
-		}
-		if err != nil {
-			t.Fatalf("set %s up: %v", n, err)
+		if err := kernel.SetLinkUp(n); err != nil {
+			t.Fatal(err)
 		}
 	}
 	l, err := netlink.LinkByName(name)

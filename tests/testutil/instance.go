@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
@@ -328,7 +329,7 @@ func (in *Instance) CheckAttached(hostIfname string) {
 // filters), "tcx ingress", "tcx egress".
 func (in *Instance) AttachedPrograms(ifname string) map[string][]uint32 {
 	in.t.Helper()
-	h, err := Handle(in.HostNetns)
+	h, err := kernel.Handle(in.HostNetns)
 	if err != nil {
 		in.t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func (in *Instance) AttachedPrograms(ifname string) map[string][]uint32 {
 		}
 	}
 	if HaveTCX() == nil {
-		err := InNetns(in.HostNetns, func() error {
+		err := kernel.DoPath(in.HostNetns, func() error {
 			for dir, at := range map[string]ebpf.AttachType{"ingress": ebpf.AttachTCXIngress, "egress": ebpf.AttachTCXEgress} {
 				q, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: at})
 				if err != nil {

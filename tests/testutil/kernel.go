@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
@@ -63,12 +64,12 @@ func (in *Instance) BPFObjects() (BPFObjects, error) {
 	if err != nil {
 		return objs, err
 	}
-	h, err := Handle(in.HostNetns)
+	h, err := kernel.Handle(in.HostNetns)
 	if err != nil {
 		return objs, err
 	}
 	defer h.Close()
-	links, err := h.LinkList()
+	links, err := kernel.RetryDump(h.LinkList)
 	if err != nil {
 		return objs, err
 	}

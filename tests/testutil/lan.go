@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
@@ -51,7 +52,7 @@ type Server struct {
 func Serve(t testing.TB, path, network, addr string) *Server {
 	t.Helper()
 	s := &Server{Addr: addr}
-	err := InNetns(path, func() error {
+	err := kernel.DoPath(path, func() error {
 		if network == "udp" {
 			pc, err := net.ListenPacket("udp4", addr)
 			if err != nil {
@@ -147,7 +148,7 @@ func UDPExchange(path, addr string, timeout time.Duration) (netip.AddrPort, erro
 		return netip.AddrPort{}, err
 	}
 	var pc net.PacketConn
-	if err := InNetns(path, func() (err error) { pc, err = net.ListenPacket("udp4", "0.0.0.0:0"); return err }); err != nil {
+	if err := kernel.DoPath(path, func() (err error) { pc, err = net.ListenPacket("udp4", "0.0.0.0:0"); return err }); err != nil {
 		return netip.AddrPort{}, err
 	}
 	defer pc.Close()

@@ -1,63 +1,36 @@
 package testutil
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
-// CreateNetns makes a network namespace bound at path (a new file), as
-// `ip netns add` does, and runs setup inside it. Setup turns IPv6 off, so
-// that no router solicitation or MLD report moves a receiver's counters,
-// and brings lo up.
+// CreateNetns is kernel.CreateNetns with a test's setup first: IPv6 off,
+// so that no router solicitation or MLD report moves a receiver's counters,
+// and lo up; then setup (nil: none).
 func CreateNetns(path string, setup func() error) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
-	if err != nil {
-		return fmt.Errorf("create namespace file: %w", err)
-	}
-	f.Close()
-	done := make(chan error, 1)
-	go func() {
-		// The thread is never unlocked: it dies with the goroutine, so no
-		// other goroutine ever runs in the new namespace.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("unshare: %w", err)
-			return
+	return kernel.CreateNetns(path, func() error {
+		kernel.DisableIPv6("all")
+		kernel.DisableIPv6("default")
+		if err := kernel.SetLinkUp("lo"); err != nil {
+			return err
 		}
-		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
-		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			done <- fmt.Errorf("bind %s: %w", path, err)
-			return
+		if setup != nil {
+			return setup()
 		}
-		for _, conf := range []string{"all", "default"} {
-			_ = WriteSysctl("net/ipv6/conf/"+conf+"/disable_ipv6", "1")
-		}
-		err := setLinkUp("lo")
-		if err == nil && setup != nil {
-			err = setup()
-		}
-		done <- err
-	}()
-	if err := <-done; err != nil {
-		_ = DeleteNetns(path)
-		return fmt.Errorf("create network namespace %s: %w", path, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // NewNetns is CreateNetns at dir/name, deleted when the test ends.
@@ -67,94 +40,38 @@ func NewNetns(t testing.TB, dir, name string, setup func() error) string {
 	if err := CreateNetns(path, setup); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = DeleteNetns(path) })
+	t.Cleanup(func() { _ = kernel.DeleteNetns(path) })
 	return path
 }
 
 // HostSetup prepares a namespace as a freshly booted host: forwarding off
 // (the kernel's default), so that bpfnet must turn it on itself.
-func HostSetup() error { return WriteSysctl("net/ipv4/ip_forward", "0") }
+func HostSetup() error { return kernel.WriteSysctl("net/ipv4/ip_forward", "0") }
 
-// DeleteNetns unbinds and removes a namespace file. The namespace dies,
-// with its links, once nothing else holds it.
-func DeleteNetns(path string) error {
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmount %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
+// DeleteNetns is kernel.DeleteNetns, for tests that import only testutil.
+func DeleteNetns(path string) error { return kernel.DeleteNetns(path) }
 
-// InNetns runs fn on a thread switched into the namespace at path. Sockets
-// fn creates stay in that namespace and may be used from any goroutine
-// afterwards; fn itself must not start goroutines that expect the
-// namespace.
-func InNetns(path string, fn func() error) error {
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		return fmt.Errorf("open namespace %s: %w", path, err)
-	}
-	defer ns.Close()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	if err := netns.Set(ns); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter namespace %s: %w", path, err)
-	}
-	fnErr := fn()
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: the runtime retires it with the goroutine.
-		return errors.Join(fnErr, err)
-	}
-	runtime.UnlockOSThread()
-	return fnErr
-}
+// InNetns is kernel.DoPath, for tests that import only testutil.
+func InNetns(path string, fn func() error) error { return kernel.DoPath(path, fn) }
 
-// WriteSysctl writes /proc/sys/NAME in the calling thread's namespace.
-func WriteSysctl(name, value string) error {
-	return os.WriteFile("/proc/sys/"+name, []byte(value), 0o644)
-}
+// WriteSysctl is kernel.WriteSysctl, for tests that import only testutil.
+func WriteSysctl(name, value string) error { return kernel.WriteSysctl(name, value) }
 
 // ReadSysctl reads /proc/sys/NAME in the namespace at path.
 func ReadSysctl(path, name string) (string, error) {
-	var v []byte
-	err := InNetns(path, func() (err error) { v, err = os.ReadFile("/proc/sys/" + name); return err })
-	return strings.TrimSpace(string(v)), err
-}
-
-func setLinkUp(name string) error {
-	l, err := netlink.LinkByName(name)
-	if err == nil {
-		err = netlink.LinkSetUp(l)
-	}
-	return err
-}
-
-// Handle is a netlink handle acting in the namespace at path.
-func Handle(path string) (*netlink.Handle, error) {
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		return nil, fmt.Errorf("open namespace %s: %w", path, err)
-	}
-	defer ns.Close()
-	return netlink.NewHandleAt(ns)
+	var v string
+	err := kernel.DoPath(path, func() (err error) { v, err = kernel.ReadSysctl(name); return err })
+	return v, err
 }
 
 // Links returns the sorted names of the links in the namespace at path.
 func Links(path string) ([]string, error) {
-	h, err := Handle(path)
+	h, err := kernel.Handle(path)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
-	links, err := h.LinkList()
+	links, err := kernel.RetryDump(h.LinkList)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +85,7 @@ func Links(path string) ([]string, error) {
 
 // LinkByName finds a link in the namespace at path.
 func LinkByName(path, name string) (netlink.Link, error) {
-	h, err := Handle(path)
+	h, err := kernel.Handle(path)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +106,7 @@ func RxPackets(t testing.TB, path, ifname string) uint64 {
 
 // AddrsOf returns the IPv4 addresses with prefix of ifname in path.
 func AddrsOf(path, ifname string) ([]string, error) {
-	h, err := Handle(path)
+	h, err := kernel.Handle(path)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +115,7 @@ func AddrsOf(path, ifname string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := h.AddrList(l, netlink.FAMILY_V4)
+	addrs, err := kernel.RetryDump(func() ([]netlink.Addr, error) { return h.AddrList(l, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +130,7 @@ func AddrsOf(path, ifname string) ([]string, error) {
 // name, both ends up; with peerNs set, the peer moves there and gets
 // peerAddr. It stands for a host's uplink, or a route of its own.
 func AddVeth(path, name, addr, peerNs, peerAddr string) error {
-	h, err := Handle(path)
+	h, err := kernel.Handle(path)
 	if err != nil {
 		return err
 	}
@@ -223,11 +140,11 @@ func AddVeth(path, name, addr, peerNs, peerAddr string) error {
 	if peerNs != "" {
 		pns, err := netns.GetFromPath(peerNs)
 		if err != nil {
-			return err
+			return fmt.Errorf("open network namespace %s: %w", peerNs, err)
 		}
 		defer pns.Close()
 		veth.PeerNamespace = netlink.NsFd(int(pns))
-		if ph, err = netlink.NewHandleAt(pns); err != nil {
+		if ph, err = kernel.Handle(peerNs); err != nil {
 			return err
 		}
 		defer ph.Close()
@@ -263,7 +180,7 @@ func upWithAddr(h *netlink.Handle, name, cidr string) error {
 
 // AddRoute adds a route to dst (CIDR) via gw in the namespace at path.
 func AddRoute(path, dst, gw string) error {
-	h, err := Handle(path)
+	h, err := kernel.Handle(path)
 	if err != nil {
 		return err
 	}
@@ -298,18 +215,16 @@ func probeTCX() error {
 		return fmt.Errorf("load probe program: %w", err)
 	}
 	defer prog.Close()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the namespace dies with the thread
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			done <- err
-			return
-		}
+	ns, err := kernel.NewNetnsHandle()
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	return kernel.Do(ns, func() error {
 		l, err := link.AttachTCX(link.TCXOptions{Interface: 1, Program: prog, Attach: ebpf.AttachTCXIngress})
 		if err == nil {
 			l.Close()
 		}
-		done <- err
-	}()
-	return <-done
+		return err
+	})
 }

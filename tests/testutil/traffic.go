@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,7 +21,7 @@ var ErrNoAnswer = errors.New("no answer")
 // socketIn opens a socket in the namespace at path.
 func socketIn(path string, domain, typ, proto int) (int, error) {
 	var fd int
-	err := InNetns(path, func() (err error) {
+	err := kernel.DoPath(path, func() (err error) {
 		fd, err = unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
 		return err
 	})
@@ -124,7 +125,7 @@ func PingFrom(path, src, dst string, timeout time.Duration) error {
 func Listen(path, network, ip string) (io.Closer, string, error) {
 	var c io.Closer
 	var addr string
-	err := InNetns(path, func() error {
+	err := kernel.DoPath(path, func() error {
 		hostPort := net.JoinHostPort(ip, "0")
 		if network == "udp" {
 			pc, err := net.ListenPacket("udp4", hostPort)
@@ -173,7 +174,7 @@ func echoPackets(pc net.PacketConn) {
 // Dial connects from the namespace at path.
 func Dial(path, network, addr string, timeout time.Duration) (net.Conn, error) {
 	var conn net.Conn
-	err := InNetns(path, func() (err error) {
+	err := kernel.DoPath(path, func() (err error) {
 		conn, err = net.DialTimeout(network+"4", addr, timeout)
 		return err
 	})

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/tests/testutil"
 )
 
@@ -126,7 +127,7 @@ func inNetns(path string, fn func() error) error {
 	if path == "" {
 		return fn()
 	}
-	return testutil.InNetns(path, fn)
+	return kernel.DoPath(path, fn)
 }
 
 // serve opens a recording echo server on addr ("tcp" or "udp") in the namespace at path. A TCP

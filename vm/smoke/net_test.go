@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"testing"
 	"time"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 // TestVethAcrossNamespaces: a veth pair with one end in a new network namespace carries a TCP
@@ -58,46 +56,31 @@ func TestVethAcrossNamespaces(t *testing.T) {
 // listener on listen created inside that namespace. The namespace lives as long as the socket.
 func listenInNewNetns(t *testing.T, link, addr, listen string) net.Listener {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatalf("current netns: %v", err)
-	}
-	defer orig.Close()
 	l, err := netlink.LinkByName(link)
 	if err != nil {
 		t.Fatalf("find %s: %v", link, err)
 	}
-	ns, err := netns.New() // switches this thread into the new namespace
+	ns, err := kernel.NewNetnsHandle()
 	if err != nil {
-		t.Fatalf("new netns: %v", err)
+		t.Fatal(err)
 	}
 	defer ns.Close()
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("back to the original netns: %v", err))
-		}
-	}()
-	h, err := netlink.NewHandleAt(orig, unix.NETLINK_ROUTE)
-	if err != nil {
-		t.Fatalf("netlink handle in the original netns: %v", err)
-	}
-	defer h.Close()
-	if err := h.LinkSetNsFd(l, int(ns)); err != nil {
+	if err := netlink.LinkSetNsFd(l, int(ns)); err != nil {
 		t.Fatalf("move %s into the new netns: %v", link, err)
 	}
-	lo, err := netlink.LinkByName("lo")
-	if err == nil {
-		err = netlink.LinkSetUp(lo)
-	}
+	var ln net.Listener
+	err = kernel.Do(ns, func() (err error) {
+		if err := kernel.SetLinkUp("lo"); err != nil {
+			return err
+		}
+		mustAddr(t, link, addr)
+		if ln, err = net.Listen("tcp", listen); err != nil {
+			return fmt.Errorf("listen %s in the new netns: %w", listen, err)
+		}
+		return nil
+	})
 	if err != nil {
-		t.Fatalf("lo up: %v", err)
-	}
-	mustAddr(t, link, addr)
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		t.Fatalf("listen %s in the new netns: %v", listen, err)
+		t.Fatal(err)
 	}
 	return ln
 }
