@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 )
@@ -91,7 +92,7 @@ func (in *Instance) EndpointEntries() ([]string, error) {
 
 // Veths lists the veth devices of the namespace at path, sorted.
 func Veths(path string) ([]string, error) {
-	h, err := Handle(path)
+	h, err := kernel.Handle(path)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +114,7 @@ func Veths(path string) ([]string, error) {
 // IfAddrs lists "IFNAME=ADDR/LEN" for every IPv4 address of every device
 // but lo in the namespace at path, sorted.
 func IfAddrs(path string) ([]string, error) {
-	h, err := Handle(path)
+	h, err := kernel.Handle(path)
 	if err != nil {
 		return nil, err
 	}
