@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfnet/bpfnet/ctl"
+	"github.com/bpfnet/bpfnet/kernel"
 	tu "github.com/bpfnet/bpfnet/tests/testutil"
 )
 
@@ -32,7 +33,7 @@ type inputSnapshot struct {
 func takeInputSnapshot(t *testing.T, in *tu.Instance) inputSnapshot {
 	t.Helper()
 	s := inputSnapshot{snapshot: takeSnapshot(t, in), HostLinks: in.HostLinks(), CTEntries: pinnedCTEntries(t, in)}
-	h, err := tu.Handle(in.HostNetns)
+	h, err := kernel.Handle(in.HostNetns)
 	if err != nil {
 		t.Fatal(err)
 	}

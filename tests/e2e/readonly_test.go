@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 
+	"github.com/bpfnet/bpfnet/kernel"
 	tu "github.com/bpfnet/bpfnet/tests/testutil"
 )
 
@@ -90,7 +91,7 @@ func TestReadOnlyCommandsChangeNothing(t *testing.T) {
 // if the device had come up after bpfnet's last command.
 func removeUplinkProgram(t *testing.T, in *tu.Instance, ifname string) {
 	t.Helper()
-	h, err := tu.Handle(in.HostNetns)
+	h, err := kernel.Handle(in.HostNetns)
 	if err != nil {
 		t.Fatal(err)
 	}
