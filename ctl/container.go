@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -57,7 +58,11 @@ func (in *Instance) Container(ref string) (*Container, error) {
 	if !ok {
 		return nil, notFound("No such container: " + ref)
 	}
-	return in.containerByID(id)
+	c, err := in.containerByID(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, in.store.damaged(fmt.Errorf("the name index gives container %q for %q, which has no record", id, ref))
+	}
+	return c, err
 }
 
 // containerByID reads container id once per command.

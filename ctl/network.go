@@ -3,6 +3,7 @@ package ctl
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -213,6 +214,9 @@ func (in *Instance) networkUsers(n *Network) ([]string, error) {
 		}
 		for _, id := range ids {
 			c, err := in.containerByID(id)
+			if errors.Is(err, ErrNotFound) {
+				return nil, in.store.damaged(fmt.Errorf("the address index of network %s names container %q, which has no record", n.Name, id))
+			}
 			if err != nil {
 				return nil, err
 			}

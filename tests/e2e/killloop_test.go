@@ -141,6 +141,7 @@ func TestRandomKills(t *testing.T) {
 			t.Errorf("container rm c%d: %v", n, r)
 		}
 	}
+	in.MustRun("container", "rm", "keeper")
 	in.MustRun("network", "prune", "-f")
 	checkConsistent(t, in, lan, killPorts, "after removing every container")
 	if files := in.NetnsFiles(); len(files) != 0 {
