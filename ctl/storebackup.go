@@ -53,9 +53,14 @@ func (s *Store) mirror(fn func(*bolt.Tx) error, gen uint64) {
 	}
 }
 
-// copyToBackup replaces the backup with a copy of the store.
+// copyToBackup replaces the backup with a copy of the store, once the
+// store has passed a full check: a backup must never be replaced by damage
+// that no read has tripped over yet.
 func (s *Store) copyToBackup() error {
 	path := backupPath(s.path)
+	if err := s.Verify(); err != nil {
+		return fmt.Errorf("the store fails its check, so its backup stays as it is: %w", err)
+	}
 	tmp := path + ".tmp"
 	err := s.view(func(tx *bolt.Tx) error { return tx.CopyFile(tmp, 0o600) })
 	if err == nil {
