@@ -15,6 +15,7 @@ import (
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/kernel"
+	"github.com/bpfnet/bpfnet/store"
 )
 
 // ContainerSpec is what `container create` asks for.
@@ -60,7 +61,7 @@ func (in *Instance) Container(ref string) (*Container, error) {
 	}
 	c, err := in.containerByID(id)
 	if errors.Is(err, ErrNotFound) {
-		return nil, in.store.damaged(fmt.Errorf("the name index gives container %q for %q, which has no record", id, ref))
+		return nil, in.damaged(fmt.Errorf("the name index gives container %q for %q, which has no record", id, ref))
 	}
 	return c, err
 }
@@ -77,8 +78,22 @@ func (in *Instance) containerByID(id string) (*Container, error) {
 	if c == nil {
 		return nil, notFound("No such container: " + id)
 	}
+	if err := in.checkReferences(c); err != nil {
+		return nil, err
+	}
 	in.state.Containers[id] = c
 	return c, nil
+}
+
+// checkReferences refuses a container whose endpoints name networks the
+// store does not hold: every step after this one may rely on them.
+func (in *Instance) checkReferences(c *Container) error {
+	for _, ep := range c.Endpoints {
+		if in.state.Networks[ep.NetworkID] == nil {
+			return in.damaged(fmt.Errorf("container %q has an endpoint on network %q, which has no record", c.Name, ep.NetworkID))
+		}
+	}
+	return nil
 }
 
 // CreateContainer makes a container and connects it to its network.
@@ -107,7 +122,7 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (*Container, error) {
 			return nil, fmt.Errorf("conflicting options: --netns, --ip and --alias cannot be used with the host network")
 		}
 		c.Mode = NetworkHost
-		return c, in.commit(Change{PutContainers: []*Container{c}})
+		return c, in.commit(store.Change{PutContainers: []*Container{c}})
 	}
 	if n.Driver == DriverNull {
 		if publishing {
@@ -169,7 +184,7 @@ func (in *Instance) create(c *Container, n *Network, spec ContainerSpec, publish
 		}
 		undo.push(func() error { return in.dropPortEntries(c, published) })
 	}
-	ch := Change{PutContainers: []*Container{c}}
+	ch := store.Change{PutContainers: []*Container{c}}
 	if len(published) > 0 {
 		ch.AddPorts = map[string][]ports.Mapping{c.ID: published}
 	}
@@ -266,7 +281,7 @@ func (in *Instance) RemoveContainer(ref string) error {
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
 	}
-	return in.commit(Change{DeleteContainers: []string{c.ID}})
+	return in.commit(store.Change{DeleteContainers: []string{c.ID}})
 }
 
 // Connect attaches a container to one more bridge network.
@@ -301,7 +316,7 @@ func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) (err er
 	}
 	err = in.retargetPorts(c, before)
 	if err == nil {
-		err = in.commit(Change{PutContainers: []*Container{c}})
+		err = in.commit(store.Change{PutContainers: []*Container{c}})
 	}
 	if err != nil {
 		_ = in.disconnectKernel(c, n, ep)
@@ -357,7 +372,7 @@ func (in *Instance) Disconnect(netRef, ctrRef string) error {
 		c.Endpoints = was
 		return err
 	}
-	if err := in.commit(Change{PutContainers: []*Container{c}}); err != nil {
+	if err := in.commit(store.Change{PutContainers: []*Container{c}}); err != nil {
 		c.Endpoints = was
 		return err
 	}

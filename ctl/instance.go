@@ -10,6 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfnet/bpfnet/loader"
+	"github.com/bpfnet/bpfnet/store"
+	"github.com/bpfnet/bpfnet/store/boltstore"
 )
 
 // DefaultRoot is where the host's instance keeps its state.
@@ -68,7 +70,7 @@ type Instance struct {
 	opts     Options
 	readOnly bool
 	lock     *os.File
-	store    *Store
+	store    store.Store
 	dp       *loader.Datapath // nil in a read-only instance until a reader needs it
 	host     *hostNS
 	state    *State
@@ -124,7 +126,7 @@ func open(opts Options, readOnly bool) (*Instance, error) {
 	}
 	if err := in.open(); err != nil {
 		in.Close()
-		if readOnly && errors.Is(err, errStoreNeedsWrite) {
+		if readOnly && errors.Is(err, boltstore.ErrNeedsWrite) {
 			// An older bpfnet's store: the upgrade is a write, once.
 			return open(opts, false)
 		}
@@ -280,9 +282,13 @@ func (in *Instance) allContainers() (map[string]*Container, error) {
 		return nil, err
 	}
 	for id, c := range all {
-		if _, ok := in.state.Containers[id]; !ok {
-			in.state.Containers[id] = c
+		if _, ok := in.state.Containers[id]; ok {
+			continue
 		}
+		if err := in.checkReferences(c); err != nil {
+			return nil, err
+		}
+		in.state.Containers[id] = c
 	}
 	in.loadedAll = true
 	return in.state.Containers, nil
@@ -293,7 +299,7 @@ func (in *Instance) step(what string) error { return in.fault.step(what) }
 
 // commit writes ch, applies it to the in-memory state and ends the
 // command's journal entry: from here the store holds its effect.
-func (in *Instance) commit(ch Change) error {
+func (in *Instance) commit(ch store.Change) error {
 	if in.readOnly {
 		return fmt.Errorf("internal error: a read-only command tried to change the store")
 	}

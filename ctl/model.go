@@ -3,74 +3,22 @@
 // (namespaces, veths, addresses, routes, datapath entries) is derived.
 package ctl
 
-import (
-	"net/netip"
-	"time"
+import "github.com/bpfnet/bpfnet/model"
 
-	"github.com/bpfnet/bpfnet/ipam"
+// The store's records, as the CLI and tests name them.
+type (
+	Network   = model.Network
+	Container = model.Container
+	Endpoint  = model.Endpoint
+	State     = model.State
 )
 
-// Driver names, as Docker spells them.
+// Driver names and predefined networks, as Docker spells them.
 const (
-	DriverBridge = "bridge"
-	DriverHost   = "host"
-	DriverNull   = "null"
+	DriverBridge  = model.DriverBridge
+	DriverHost    = model.DriverHost
+	DriverNull    = model.DriverNull
+	NetworkBridge = model.NetworkBridge
+	NetworkHost   = model.NetworkHost
+	NetworkNone   = model.NetworkNone
 )
-
-// Names of the predefined networks.
-const (
-	NetworkBridge = "bridge"
-	NetworkHost   = "host"
-	NetworkNone   = "none"
-)
-
-// Network is one network of the instance.
-type Network struct {
-	ID         string
-	Name       string
-	Number     uint32 // the datapath's network number; 0 for host and none
-	Driver     string
-	Created    time.Time
-	Predefined bool
-	IPAM       ipam.Config // bridge only
-	UserSubnet bool        // the subnet came from --subnet: static addresses allowed
-	Internal   bool
-	Settings   BridgeSettings
-	Options    map[string]string // as given, for inspect
-	Labels     map[string]string
-}
-
-// Container is a network namespace with its endpoints.
-type Container struct {
-	ID        string
-	Name      string
-	Created   time.Time
-	Netns     string // path of the namespace; "" in host mode, which uses the instance's host
-	Adopted   bool   // --netns: not created by bpfnet, never deleted by it
-	Mode      string // NetworkHost, NetworkNone or "" for bridge networks
-	Endpoints []*Endpoint
-	// Published ports are in the store's port index (Instance.Ports); they
-	// lead to the first endpoint.
-}
-
-// Endpoint is a container's interface on one bridge network.
-type Endpoint struct {
-	ID         string
-	NetworkID  string
-	IP         netip.Addr
-	MAC        string
-	Aliases    []string
-	Slot       uint32 // counters row in the datapath
-	Ifname     string // inside the container: eth0, eth1...
-	HostIfname string // host side of the veth pair
-}
-
-// Endpoint returns c's endpoint on network id, or nil.
-func (c *Container) Endpoint(networkID string) *Endpoint {
-	for _, ep := range c.Endpoints {
-		if ep.NetworkID == networkID {
-			return ep
-		}
-	}
-	return nil
-}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/bpfnet/bpfnet/ipam"
+	"github.com/bpfnet/bpfnet/model"
+	"github.com/bpfnet/bpfnet/store"
 )
 
 // NetworkSpec is what `network create` asks for.
@@ -124,7 +126,7 @@ func (in *Instance) CreateNetwork(spec NetworkSpec) (*Network, error) {
 	if err := in.addGateway(n); err != nil {
 		return nil, err
 	}
-	if err := in.commit(Change{PutNetworks: []*Network{n}}); err != nil {
+	if err := in.commit(store.Change{PutNetworks: []*Network{n}}); err != nil {
 		_ = in.inHost(func() error { return delGateway(n) })
 		return nil, err
 	}
@@ -196,7 +198,7 @@ func (in *Instance) RemoveNetwork(ref string) error {
 	if err := in.inHost(func() error { return delGateway(n) }); err != nil {
 		return err
 	}
-	if err := in.commit(Change{DeleteNetworks: []string{n.ID}}); err != nil {
+	if err := in.commit(store.Change{DeleteNetworks: []string{n.ID}}); err != nil {
 		_ = in.inHost(func() error { return addGateway(n) })
 		return err
 	}
@@ -215,7 +217,7 @@ func (in *Instance) networkUsers(n *Network) ([]string, error) {
 		for _, id := range ids {
 			c, err := in.containerByID(id)
 			if errors.Is(err, ErrNotFound) {
-				return nil, in.store.damaged(fmt.Errorf("the address index of network %s names container %q, which has no record", n.Name, id))
+				return nil, in.damaged(fmt.Errorf("the address index of network %s names container %q, which has no record", n.Name, id))
 			}
 			if err != nil {
 				return nil, err
@@ -292,7 +294,7 @@ func (in *Instance) ensurePredefined() error {
 	bridge := &Network{
 		ID: newID(), Name: NetworkBridge, Driver: DriverBridge, Created: now, Predefined: true,
 		Number: in.nextNetworkNumber(), IPAM: cfg,
-		Settings: BridgeSettings{ICC: true, MTU: defaultMTU, Masquerade: true},
+		Settings: model.Settings{ICC: true, MTU: defaultMTU, Masquerade: true},
 		Options: map[string]string{
 			"com.docker.network.bridge.default_bridge": "true",
 			optICC:                           "true",
@@ -310,7 +312,7 @@ func (in *Instance) ensurePredefined() error {
 	if err := in.addGateway(bridge); err != nil {
 		return err
 	}
-	if err := in.commit(Change{PutNetworks: []*Network{bridge, host, none}}); err != nil {
+	if err := in.commit(store.Change{PutNetworks: []*Network{bridge, host, none}}); err != nil {
 		_ = in.inHost(func() error { return delGateway(bridge) })
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/bpfnet/bpfnet/loader"
+	"github.com/bpfnet/bpfnet/store"
+	"github.com/bpfnet/bpfnet/store/boltstore"
 )
 
 // ErrStoreLost marks a store that is missing or empty while the kernel or
@@ -20,7 +22,7 @@ func (in *Instance) openStore() error {
 	path := storePath(in.opts)
 	lost := false
 	if st, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || (err == nil && st.Size() == 0) {
-		_, bakErr := os.Stat(backupPath(path))
+		_, bakErr := os.Stat(boltstore.BackupPath(path))
 		lost = loader.Pinned(in.opts.BPFFS) || bakErr == nil
 	} else if err != nil {
 		return fmt.Errorf("open store %s: %w", path, err)
@@ -29,12 +31,12 @@ func (in *Instance) openStore() error {
 	}
 	if lost {
 		if err := in.recoverStore(fmt.Errorf("store %s is missing or empty, but the instance still exists (its datapath is pinned in %s, or the store's backup remains): run 'bpfnet system repair' to restore it from its backup %s, or 'bpfnet system reset' to remove the instance: %w",
-			path, in.opts.BPFFS, backupPath(path), ErrStoreLost)); err != nil {
+			path, in.opts.BPFFS, boltstore.BackupPath(path), ErrStoreLost)); err != nil {
 			return err
 		}
 	}
 	err := in.loadStore(path)
-	if errors.Is(err, ErrStoreDamaged) {
+	if errors.Is(err, store.ErrDamaged) {
 		if err := in.recoverStore(err); err != nil {
 			return err
 		}
@@ -48,17 +50,17 @@ func (in *Instance) loadStore(path string) (err error) {
 		in.store.Close()
 		in.store = nil
 	}
+	// A nil *boltstore.Store must not become a non-nil store.Store.
+	var st *boltstore.Store
 	if in.readOnly {
-		in.store, err = openStoreReadOnly(path)
+		st, err = boltstore.OpenReadOnly(path)
 	} else {
-		in.store, err = openStore(path)
+		st, err = boltstore.Open(path)
 	}
 	if err != nil {
 		return err
 	}
-	if err := in.store.checkBehindBackup(); err != nil {
-		return err
-	}
+	in.store = st
 	in.state, err = in.store.Load()
 	in.loadedAll = false
 	return err
@@ -71,7 +73,7 @@ func (in *Instance) recoverStore(why error) error {
 	path := storePath(in.opts)
 	switch {
 	case in.opts.RestoreStore && !in.readOnly:
-		if err := restoreStore(path); err != nil {
+		if err := boltstore.Restore(path); err != nil {
 			if in.opts.Discard {
 				return in.discardStore(path)
 			}
@@ -98,30 +100,7 @@ func (in *Instance) discardStore(path string) error {
 	return nil
 }
 
-// validateContainer refuses a record whose identifiers bpfnet derives
-// device names and marks from: a store is data, and a planted one must not
-// make bpfnet act on something else.
-func validateContainer(id string, c *Container) error {
-	if !isID(id) || c.ID != id {
-		return fmt.Errorf("container record %q has an invalid ID", id)
-	}
-	for _, ep := range c.Endpoints {
-		if !isID(ep.ID) || !ep.IP.Is4() {
-			return fmt.Errorf("container %q has an endpoint with an invalid ID or address", c.Name)
-		}
-	}
-	return nil
-}
-
-// isID: IDs are 64 lowercase hex digits (newID).
-func isID(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, r := range s {
-		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
-			return false
-		}
-	}
-	return true
+// damaged is the error for the instance's store, damaged as err says.
+func (in *Instance) damaged(err error) error {
+	return &store.DamagedError{Path: in.store.Path(), Backup: boltstore.BackupPath(in.store.Path()), Err: err}
 }

@@ -4,14 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-)
 
-// BridgeSettings are a bridge network's driver options, resolved.
-type BridgeSettings struct {
-	ICC        bool
-	MTU        int
-	Masquerade bool
-}
+	"github.com/bpfnet/bpfnet/model"
+)
 
 // Docker's names of the bridge driver options, and the short names bpfnet
 // also accepts.
@@ -37,8 +32,8 @@ const (
 
 // ParseBridgeOptions resolves --opt key=value pairs; unknown keys and bad
 // values are errors, so a typo never silently yields a default.
-func ParseBridgeOptions(opts map[string]string) (BridgeSettings, error) {
-	s := BridgeSettings{ICC: true, MTU: defaultMTU, Masquerade: true}
+func ParseBridgeOptions(opts map[string]string) (model.Settings, error) {
+	s := model.Settings{ICC: true, MTU: defaultMTU, Masquerade: true}
 	for key, value := range opts {
 		name := key
 		if full, ok := optionAliases[key]; ok {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/loader"
+	"github.com/bpfnet/bpfnet/store"
 )
 
 // portMappings parses -p specs, and for -P every --expose'd port, and
@@ -198,7 +199,7 @@ func (in *Instance) Publish(ref string, specs []string) ([]ports.Mapping, error)
 	defer in.end()
 	err = in.publishPorts(c, added)
 	if err == nil {
-		err = in.commit(Change{AddPorts: map[string][]ports.Mapping{c.ID: added}})
+		err = in.commit(store.Change{AddPorts: map[string][]ports.Mapping{c.ID: added}})
 	}
 	if err != nil {
 		_ = in.unpublishMappings(c, added)
@@ -248,7 +249,7 @@ func (in *Instance) Unpublish(ref string, specs []string) error {
 			return err
 		}
 	}
-	if err := in.commit(Change{RemovePorts: map[string][]ports.Mapping{c.ID: removed}}); err != nil {
+	if err := in.commit(store.Change{RemovePorts: map[string][]ports.Mapping{c.ID: removed}}); err != nil {
 		_ = in.publishPorts(c, removed) // the store still has them
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfnet/bpfnet/kernel"
+	"github.com/bpfnet/bpfnet/store/boltstore"
 )
 
 // Reset opens the instance whatever state its store is in (restored from
@@ -69,7 +70,7 @@ func (in *Instance) Reset() error {
 	in.store = nil
 	path := storePath(in.opts)
 	aside, _ := filepath.Glob(path + ".damaged-*")
-	for _, p := range append([]string{path, backupPath(path), in.journalPath()}, aside...) {
+	for _, p := range append([]string{path, boltstore.BackupPath(path), in.journalPath()}, aside...) {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

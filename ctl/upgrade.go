@@ -10,7 +10,7 @@ import (
 
 // keyDatapath is the store's record of the datapath version whose programs
 // the kernel runs (loader.Version).
-var keyDatapath = []byte("datapath")
+const keyDatapath = "datapath"
 
 // reloadIfUpgraded replaces every program of the instance when the running
 // ones came from a bpfnet with another datapath, as after an upgrade:

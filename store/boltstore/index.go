@@ -1,4 +1,4 @@
-package ctl
+package boltstore
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/bpfnet/bpfnet/model"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -32,7 +33,7 @@ func ipIndexKey(networkID string, ip netip.Addr) []byte {
 func slotKey(slot uint32) []byte { return binary.BigEndian.AppendUint32(nil, slot) }
 
 // indexContainer adds c's entries to the indexes.
-func indexContainer(tx *bolt.Tx, c *Container) error {
+func indexContainer(tx *bolt.Tx, c *model.Container) error {
 	id := []byte(c.ID)
 	if err := tx.Bucket(bucketContainerNames).Put([]byte(c.Name), id); err != nil {
 		return err
@@ -55,7 +56,7 @@ func unindexContainer(tx *bolt.Tx, id string) error {
 	if v == nil {
 		return nil
 	}
-	old := new(Container)
+	old := new(model.Container)
 	if err := json.Unmarshal(v, old); err != nil {
 		return fmt.Errorf("container record %q: %w", id, err)
 	}
@@ -83,7 +84,7 @@ func unindexContainer(tx *bolt.Tx, id string) error {
 // buildIndexes indexes every container record: the upgrade from schema 3.
 func buildIndexes(tx *bolt.Tx) error {
 	return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
-		c := new(Container)
+		c := new(model.Container)
 		if err := json.Unmarshal(v, c); err != nil {
 			return fmt.Errorf("container record %q: %w", k, err)
 		}
@@ -117,22 +118,22 @@ func (s *Store) ContainerID(ref string) (id string, ok bool, err error) {
 	return id, ok, err
 }
 
-// Container reads one container record; nil when there is none.
-func (s *Store) Container(id string) (*Container, error) {
-	var c *Container
+// model.Container reads one container record; nil when there is none.
+func (s *Store) Container(id string) (*model.Container, error) {
+	var c *model.Container
 	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketContainers).Get([]byte(id))
 		if v == nil {
 			return nil
 		}
-		c = new(Container)
+		c = new(model.Container)
 		if err := json.Unmarshal(v, c); err != nil {
 			return s.damaged(fmt.Errorf("container record %q: %w", id, err))
 		}
 		return nil
 	})
 	if err == nil && c != nil {
-		err = validateContainer(id, c)
+		err = c.Validate(id)
 		if err != nil {
 			err = s.damaged(err)
 		}

@@ -1,4 +1,7 @@
-package ctl
+// Package boltstore keeps one instance's store in a bbolt file: one JSON
+// record per network and container, the published ports and allocation
+// indexes beside them, a generation count and a backup (backup.go).
+package boltstore
 
 import (
 	"encoding/json"
@@ -9,6 +12,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
+	"github.com/bpfnet/bpfnet/model"
+	"github.com/bpfnet/bpfnet/store"
 )
 
 var (
@@ -35,23 +40,15 @@ type Store struct {
 	readOnly bool
 }
 
-// State is the networks and containers in memory. Networks are few and
-// always loaded; containers are read as a command needs them (every one
-// only for listings, checks and repairs). Published ports are not in it;
-// Store.Ports reads them.
-type State struct {
-	Networks   map[string]*Network   // by ID
-	Containers map[string]*Container // by ID: those read so far, or all
-}
+// Open opens (creating, initialising or upgrading) the store at path.
+func Open(path string) (*Store, error) { return openMode(path, false) }
 
-func openStore(path string) (*Store, error) { return openStoreMode(path, false) }
+// OpenReadOnly opens the store for reading only (a shared bbolt lock, no
+// write): what read-only commands use, and what works on a read-only root.
+// A store that needs initialising or an upgrade is ErrNeedsWrite.
+func OpenReadOnly(path string) (*Store, error) { return openMode(path, true) }
 
-// openStoreReadOnly opens the store for reading only (a shared bbolt lock,
-// no write): what read-only commands use, and what works on a read-only
-// root.
-func openStoreReadOnly(path string) (*Store, error) { return openStoreMode(path, true) }
-
-func openStoreMode(path string, readOnly bool) (*Store, error) {
+func openMode(path string, readOnly bool) (*Store, error) {
 	var db *bolt.DB
 	err := guard(path, func() (err error) {
 		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 10 * time.Second, ReadOnly: readOnly})
@@ -76,24 +73,28 @@ func openStoreMode(path string, readOnly bool) (*Store, error) {
 	})
 	if err == nil && !current {
 		if readOnly {
-			err = errStoreNeedsWrite
+			err = ErrNeedsWrite
 		} else {
 			err = s.update(initialiseStore)
 		}
 	}
 	if err != nil {
 		db.Close()
-		if errors.Is(err, ErrStoreDamaged) || errors.Is(err, errStoreNeedsWrite) {
+		if errors.Is(err, store.ErrDamaged) || errors.Is(err, ErrNeedsWrite) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("initialise store %s: %w", path, err)
 	}
+	if err := s.checkBehindBackup(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
-// errStoreNeedsWrite: the store must be initialised or upgraded, which a
+// ErrNeedsWrite: the store must be initialised or upgraded, which a
 // read-only open cannot do.
-var errStoreNeedsWrite = errors.New("the store needs initialising or an upgrade")
+var ErrNeedsWrite = errors.New("the store needs initialising or an upgrade")
 
 // initialiseStore creates what is missing and upgrades older records.
 func initialiseStore(tx *bolt.Tx) error {
@@ -170,11 +171,11 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Path() string { return s.path }
 
 // Load reads the network records; containers are read as needed.
-func (s *Store) Load() (*State, error) {
-	st := &State{Networks: map[string]*Network{}, Containers: map[string]*Container{}}
+func (s *Store) Load() (*model.State, error) {
+	st := &model.State{Networks: map[string]*model.Network{}, Containers: map[string]*model.Container{}}
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNetworks).ForEach(func(k, v []byte) error {
-			n := new(Network)
+			n := new(model.Network)
 			st.Networks[string(k)] = n
 			if err := json.Unmarshal(v, n); err != nil {
 				return s.damaged(fmt.Errorf("network record %q: %w", k, err))
@@ -186,7 +187,7 @@ func (s *Store) Load() (*State, error) {
 		return nil, fmt.Errorf("load store: %w", err)
 	}
 	for id, n := range st.Networks {
-		if !isID(id) || n.ID != id {
+		if !model.ValidID(id) || n.ID != id {
 			return nil, s.damaged(fmt.Errorf("network record %q has an invalid ID", id))
 		}
 	}
@@ -194,7 +195,7 @@ func (s *Store) Load() (*State, error) {
 }
 
 // LoadAll reads every record.
-func (s *Store) LoadAll() (*State, error) {
+func (s *Store) LoadAll() (*model.State, error) {
 	st, err := s.Load()
 	if err != nil {
 		return nil, err
@@ -206,15 +207,15 @@ func (s *Store) LoadAll() (*State, error) {
 }
 
 // Containers reads every container record.
-func (s *Store) Containers() (map[string]*Container, error) {
-	all := map[string]*Container{}
+func (s *Store) Containers() (map[string]*model.Container, error) {
+	all := map[string]*model.Container{}
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
-			c := new(Container)
+			c := new(model.Container)
 			if err := json.Unmarshal(v, c); err != nil {
 				return s.damaged(fmt.Errorf("container record %q: %w", k, err))
 			}
-			if err := validateContainer(string(k), c); err != nil {
+			if err := c.Validate(string(k)); err != nil {
 				return s.damaged(err)
 			}
 			all[string(k)] = c
@@ -228,10 +229,10 @@ func (s *Store) Containers() (map[string]*Container, error) {
 }
 
 // Meta reads a value of the meta bucket ("" when missing).
-func (s *Store) Meta(key []byte) (string, error) {
+func (s *Store) Meta(key string) (string, error) {
 	var v string
 	err := s.view(func(tx *bolt.Tx) error {
-		v = string(tx.Bucket(bucketMeta).Get(key))
+		v = string(tx.Bucket(bucketMeta).Get([]byte(key)))
 		return nil
 	})
 	if err != nil {
@@ -241,26 +242,16 @@ func (s *Store) Meta(key []byte) (string, error) {
 }
 
 // PutMeta writes a value of the meta bucket.
-func (s *Store) PutMeta(key []byte, value string) error {
-	err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(key, []byte(value)) })
+func (s *Store) PutMeta(key, value string) error {
+	err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte(key), []byte(value)) })
 	if err != nil {
 		return fmt.Errorf("write store meta %s: %w", key, err)
 	}
 	return nil
 }
 
-// Change is a set of writes applied in one transaction.
-type Change struct {
-	PutNetworks      []*Network
-	DeleteNetworks   []string
-	PutContainers    []*Container
-	DeleteContainers []string                   // and their published ports
-	AddPorts         map[string][]ports.Mapping // by container ID
-	RemovePorts      map[string][]ports.Mapping // by container ID
-}
-
 // Apply writes ch atomically.
-func (s *Store) Apply(ch Change) error {
+func (s *Store) Apply(ch store.Change) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		nets, ctrs := tx.Bucket(bucketNetworks), tx.Bucket(bucketContainers)
 		for _, n := range ch.PutNetworks {
@@ -321,11 +312,4 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 	return b.Put([]byte(key), data)
 }
 
-// ErrNotFound marks lookups of unknown networks and containers.
-var ErrNotFound = errors.New("not found")
-
-// notFound carries Docker's message and matches ErrNotFound.
-type notFound string
-
-func (e notFound) Error() string        { return string(e) }
-func (e notFound) Is(target error) bool { return target == ErrNotFound }
+var _ store.Store = (*Store)(nil)

@@ -1,4 +1,4 @@
-package ctl
+package boltstore
 
 import (
 	"net/netip"
@@ -9,27 +9,29 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/bpfnet/bpfnet/ipam"
+	"github.com/bpfnet/bpfnet/model"
+	"github.com/bpfnet/bpfnet/store"
 )
 
 func TestStoreRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bpfnet.db")
-	s, err := openStore(path)
+	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n1, c1, e1 := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("e", 64)
-	n := &Network{ID: n1, Name: "demo", Number: 2, Driver: DriverBridge,
+	n := &model.Network{ID: n1, Name: "demo", Number: 2, Driver: model.DriverBridge,
 		IPAM:   ipam.Config{Subnet: netip.MustParsePrefix("172.18.0.0/16"), Gateway: netip.MustParseAddr("172.18.0.1")},
-		Labels: map[string]string{"a": "b"}, Settings: BridgeSettings{ICC: true, MTU: 1450}}
-	c := &Container{ID: c1, Name: "web", Netns: "/run/netns/web", Endpoints: []*Endpoint{
+		Labels: map[string]string{"a": "b"}, Settings: model.Settings{ICC: true, MTU: 1450}}
+	c := &model.Container{ID: c1, Name: "web", Netns: "/run/netns/web", Endpoints: []*model.Endpoint{
 		{ID: e1, NetworkID: n1, IP: netip.MustParseAddr("172.18.0.2"), Slot: 3, Ifname: "eth0"},
 	}}
-	if err := s.Apply(Change{PutNetworks: []*Network{n}, PutContainers: []*Container{c}}); err != nil {
+	if err := s.Apply(store.Change{PutNetworks: []*model.Network{n}, PutContainers: []*model.Container{c}}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 
-	s, err = openStore(path)
+	s, err = Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if slot, ok, err := s.FreeSlot(10); err != nil || !ok || slot != 1 {
 		t.Errorf("free slot: %d, %v, %v; want 1 (3 is taken)", slot, ok, err)
 	}
-	if err := s.Apply(Change{DeleteContainers: []string{c1}, DeleteNetworks: []string{n1}}); err != nil {
+	if err := s.Apply(store.Change{DeleteContainers: []string{c1}, DeleteNetworks: []string{n1}}); err != nil {
 		t.Fatal(err)
 	}
 	if used, _ := s.UsedIPs(n1); len(used) != 0 {
@@ -83,7 +85,7 @@ func TestStoreRefusesNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openStore(path); err == nil || !strings.Contains(err.Error(), "store schema 99") {
+	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "store schema 99") {
 		t.Fatalf("openStore of schema 99: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package ctl
+package boltstore
 
 import (
 	"encoding/binary"
@@ -8,27 +8,9 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/bpfnet/bpfnet/store"
 	bolt "go.etcd.io/bbolt"
 )
-
-// ErrStoreDamaged marks a store that cannot be trusted: bbolt refused its
-// pages, a read faulted, a record does not decode, or it lost commits its
-// backup has. DamagedError says which file and how to recover.
-var ErrStoreDamaged = errors.New("store damaged")
-
-// DamagedError is a damaged store, with the recovery the user has.
-type DamagedError struct {
-	Path string
-	Err  error
-}
-
-func (e *DamagedError) Error() string {
-	return fmt.Sprintf("store %s is damaged (%v): run 'bpfnet system repair' to restore it from its backup %s, or 'bpfnet system reset' to remove the instance",
-		e.Path, e.Err, backupPath(e.Path))
-}
-
-func (e *DamagedError) Unwrap() error        { return e.Err }
-func (e *DamagedError) Is(target error) bool { return target == ErrStoreDamaged }
 
 // guard runs fn, which reads or writes the bbolt file at path, turning a
 // panic into a DamagedError: bbolt panics on pages it cannot make sense of,
@@ -38,7 +20,7 @@ func guard(path string, fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = &DamagedError{Path: path, Err: fmt.Errorf("reading it failed: %v", r)}
+			err = damaged(path, fmt.Errorf("reading it failed: %v", r))
 		}
 	}()
 	return fn()
@@ -46,12 +28,12 @@ func guard(path string, fn func() error) (err error) {
 
 // openError classifies what bolt.Open returned.
 func openError(path string, err error) error {
-	var d *DamagedError
+	var d *store.DamagedError
 	switch {
 	case errors.As(err, &d):
 		return err
 	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
-		return &DamagedError{Path: path, Err: err}
+		return damaged(path, err)
 	case errors.Is(err, bolt.ErrTimeout):
 		return fmt.Errorf("open store %s: another process holds it: %w", path, err)
 	}
@@ -63,10 +45,15 @@ func openError(path string, err error) error {
 	if errors.As(err, &errno) || errors.As(err, &pathErr) {
 		return fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &DamagedError{Path: path, Err: err}
+	return damaged(path, err)
 }
 
-func (s *Store) damaged(err error) error { return &DamagedError{Path: s.path, Err: err} }
+func (s *Store) damaged(err error) error { return damaged(s.path, err) }
+
+// damaged is the error for the store at path, damaged as err says.
+func damaged(path string, err error) error {
+	return &store.DamagedError{Path: path, Backup: BackupPath(path), Err: err}
+}
 
 // view is a guarded read transaction.
 func (s *Store) view(fn func(*bolt.Tx) error) error {

@@ -1,4 +1,4 @@
-package ctl
+package boltstore
 
 import (
 	"errors"
@@ -17,7 +17,8 @@ import (
 // truncated or deleted. It is written without fsync: the store itself is
 // durable, and the backup only has to survive what can befall the store
 // afterwards.
-func backupPath(store string) string { return store + ".bak" }
+// BackupPath is where the backup of the store at path lives.
+func BackupPath(path string) string { return path + ".bak" }
 
 // backupWarnings receives notices of a backup that could not be written;
 // the command itself succeeded, and the next one rewrites the backup.
@@ -27,7 +28,7 @@ var backupWarnings io.Writer = os.Stderr
 // a backup that is missing, damaged or not at generation gen-1 is copied
 // whole from the store instead.
 func (s *Store) mirror(fn func(*bolt.Tx) error, gen uint64) {
-	path := backupPath(s.path)
+	path := BackupPath(s.path)
 	errStale := errors.New("stale")
 	err := guard(path, func() error {
 		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
@@ -57,7 +58,7 @@ func (s *Store) mirror(fn func(*bolt.Tx) error, gen uint64) {
 // store has passed a full check: a backup must never be replaced by damage
 // that no read has tripped over yet.
 func (s *Store) copyToBackup() error {
-	path := backupPath(s.path)
+	path := BackupPath(s.path)
 	if err := s.Verify(); err != nil {
 		return fmt.Errorf("the store fails its check, so its backup stays as it is: %w", err)
 	}
@@ -82,8 +83,8 @@ func (s *Store) checkBehindBackup() error {
 		return err
 	}
 	var bgen uint64
-	err = guard(backupPath(s.path), func() error {
-		db, err := bolt.Open(backupPath(s.path), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	err = guard(BackupPath(s.path), func() error {
+		db, err := bolt.Open(BackupPath(s.path), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 		if err != nil {
 			return err
 		}
@@ -96,12 +97,12 @@ func (s *Store) checkBehindBackup() error {
 	return nil
 }
 
-// restoreStore replaces the store at path with its backup, after checking
+// Restore replaces the store at path with its backup, after checking
 // that the backup is sound; the damaged store, if any, is kept beside it
 // for inspection. The instance lock must be held.
-func restoreStore(path string) error {
-	bak := backupPath(path)
-	b, err := openStoreReadOnly(bak)
+func Restore(path string) error {
+	bak := BackupPath(path)
+	b, err := OpenReadOnly(bak)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("restore store %s: no backup %s", path, bak)

@@ -1,4 +1,4 @@
-package ctl
+package boltstore
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
+	"github.com/bpfnet/bpfnet/store"
 )
 
 func mapping(ip string, host, ctr uint16, proto ports.Proto) ports.Mapping {
@@ -23,7 +24,7 @@ func mapping(ip string, host, ctr uint16, proto ports.Proto) ports.Mapping {
 
 func testStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := openStore(filepath.Join(t.TempDir(), "bpfnet.db"))
+	s, err := Open(filepath.Join(t.TempDir(), "bpfnet.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestPortIndex(t *testing.T) {
 	s := testStore(t)
 	web := []ports.Mapping{mapping("", 8080, 80, ports.TCP), mapping("127.0.0.1", 9090, 90, ports.UDP), mapping("", 40002, 81, ports.TCP)}
 	api := []ports.Mapping{mapping("192.0.2.1", 8080, 80, ports.UDP), mapping("192.0.2.1", 40004, 80, ports.TCP)}
-	if err := s.Apply(Change{AddPorts: map[string][]ports.Mapping{"web": web, "api": api}}); err != nil {
+	if err := s.Apply(store.Change{AddPorts: map[string][]ports.Mapping{"web": web, "api": api}}); err != nil {
 		t.Fatal(err)
 	}
 	list := ports.Mappings(append(append([]ports.Mapping{}, web...), api...))
@@ -75,7 +76,7 @@ func TestPortIndex(t *testing.T) {
 		t.Errorf("Ports(web) = %v, want its 3", got)
 	}
 
-	if err := s.Apply(Change{RemovePorts: map[string][]ports.Mapping{"web": web[:1]}}); err != nil {
+	if err := s.Apply(store.Change{RemovePorts: map[string][]ports.Mapping{"web": web[:1]}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustPorts(t, s, "web"); !reflect.DeepEqual(got, []ports.Mapping{web[2], web[1]}) {
@@ -89,17 +90,17 @@ func TestPortIndex(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(Change{AddPorts: map[string][]ports.Mapping{"web": {mapping("192.0.2.1", 40004, 1, ports.TCP)}}}); err == nil {
+	if err := s.Apply(store.Change{AddPorts: map[string][]ports.Mapping{"web": {mapping("192.0.2.1", 40004, 1, ports.TCP)}}}); err == nil {
 		t.Errorf("a binding api holds was given to web too")
 	}
 
-	if err := s.Apply(Change{DeleteContainers: []string{"api"}}); err != nil {
+	if err := s.Apply(store.Change{DeleteContainers: []string{"api"}}); err != nil {
 		t.Fatal(err)
 	}
 	if has, err := s.HasPorts("api"); err != nil || has {
 		t.Errorf("api has ports after its deletion (%v)", err)
 	}
-	if err := s.Apply(Change{RemovePorts: map[string][]ports.Mapping{"web": web[1:]}}); err != nil {
+	if err := s.Apply(store.Change{RemovePorts: map[string][]ports.Mapping{"web": web[1:]}}); err != nil {
 		t.Fatal(err)
 	}
 	if has, err := s.HasPorts("web"); err != nil || has {
@@ -140,7 +141,7 @@ func TestStoreUpgradesSchema2(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := openStore(path)
+	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestStoreUpgradesSchema2(t *testing.T) {
 func TestStoreOpenDoesNotWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bpfnet.db")
 	txid := func() int {
-		s, err := openStore(path)
+		s, err := Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
