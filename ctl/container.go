@@ -57,13 +57,35 @@ func (in *Instance) Container(ref string) (*Container, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, notFound("No such container: " + ref)
+		return nil, in.missing(ref)
 	}
 	c, err := in.containerByID(id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, in.damaged(fmt.Errorf("the name index gives container %q for %q, which has no record", id, ref))
 	}
 	return c, err
+}
+
+// missing tells an unknown container from one the store's index lost:
+// a miss (rare: a typo) pays a scan of every record to tell them apart.
+func (in *Instance) missing(ref string) error {
+	all, err := in.allContainers()
+	if err != nil {
+		return err
+	}
+	var byPrefix []*Container
+	for _, c := range all {
+		if c.Name == ref || c.ID == ref {
+			return in.damaged(fmt.Errorf("its index lacks container %q, which it holds", ref))
+		}
+		if ref != "" && strings.HasPrefix(c.ID, ref) {
+			byPrefix = append(byPrefix, c)
+		}
+	}
+	if len(byPrefix) == 1 {
+		return in.damaged(fmt.Errorf("its index lacks container %q, which it holds", ref))
+	}
+	return notFound("No such container: " + ref)
 }
 
 // containerByID reads container id once per command.
@@ -101,8 +123,18 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (*Container, error) {
 	if !validName.MatchString(spec.Name) {
 		return nil, fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", spec.Name)
 	}
-	if other, err := in.Container(spec.Name); err == nil && other.Name == spec.Name {
-		return nil, fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", spec.Name, other.ID)
+	id, taken, err := in.store.ContainerID(spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	if taken {
+		other, err := in.containerByID(id)
+		if err != nil {
+			return nil, err
+		}
+		if other.Name == spec.Name {
+			return nil, fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", spec.Name, other.ID)
+		}
 	}
 	netRef := spec.Network
 	if netRef == "" {

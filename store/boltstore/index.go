@@ -200,3 +200,63 @@ func (s *Store) HasContainers() (bool, error) {
 	})
 	return has, err
 }
+
+// The meta bucket counts the network and container records, so a page
+// damaged into an empty or shorter one is noticed when the records are
+// read, rather than taken for records never written.
+var (
+	keyNetworkCount   = []byte("networks")
+	keyContainerCount = []byte("containers")
+)
+
+// countRecords sets both counts from the records (a new or upgraded store).
+func countRecords(tx *bolt.Tx) error {
+	for key, bucket := range map[string][]byte{string(keyNetworkCount): bucketNetworks, string(keyContainerCount): bucketContainers} {
+		n := uint64(0)
+		if err := tx.Bucket(bucket).ForEach(func(_, _ []byte) error { n++; return nil }); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketMeta).Put([]byte(key), binary.BigEndian.AppendUint64(nil, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordCount reads a count; ok is false when the store has none.
+func recordCount(tx *bolt.Tx, key []byte) (n uint64, ok bool) {
+	v := tx.Bucket(bucketMeta).Get(key)
+	if len(v) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(v), true
+}
+
+// putCounted writes a record into b and counts it if it is new.
+func putCounted(tx *bolt.Tx, b *bolt.Bucket, countKey []byte, id string, v any) error {
+	if b.Get([]byte(id)) == nil {
+		if err := addCount(tx, countKey, 1); err != nil {
+			return err
+		}
+	}
+	return putJSON(b, id, v)
+}
+
+// deleteCounted deletes a record from b and uncounts it if it was there.
+func deleteCounted(tx *bolt.Tx, b *bolt.Bucket, countKey []byte, id string) error {
+	if b.Get([]byte(id)) == nil {
+		return nil
+	}
+	if err := addCount(tx, countKey, -1); err != nil {
+		return err
+	}
+	return b.Delete([]byte(id))
+}
+
+func addCount(tx *bolt.Tx, key []byte, delta int64) error {
+	n, ok := recordCount(tx, key)
+	if !ok {
+		return nil // a store without counts (none to keep)
+	}
+	return tx.Bucket(bucketMeta).Put(key, binary.BigEndian.AppendUint64(nil, uint64(int64(n)+delta)))
+}

@@ -60,22 +60,30 @@ func openMode(path string, readOnly bool) (*Store, error) {
 	s := &Store{db: db, path: path, readOnly: readOnly}
 	// Most commands find the store current: a read transaction checks that
 	// without the two fdatasyncs of a write.
-	var current bool
+	var current, layoutDamaged bool
 	err = s.view(func(tx *bolt.Tx) error {
 		current = true
 		for _, b := range storeBuckets {
 			current = current && tx.Bucket(b) != nil
 		}
+		schema := ""
 		if meta := tx.Bucket(bucketMeta); meta != nil {
-			current = current && string(meta.Get(keySchema)) == schemaVersion
+			schema = string(meta.Get(keySchema))
 		}
+		layoutDamaged = schema == schemaVersion && !current
+		current = current && schema == schemaVersion
 		return nil
 	})
-	if err == nil && !current {
-		if readOnly {
-			err = ErrNeedsWrite
-		} else {
-			err = s.update(initialiseStore)
+	switch {
+	case err != nil:
+	case layoutDamaged:
+		err = damaged(path, fmt.Errorf("a bucket of the store is missing"))
+	case !current && readOnly:
+		err = ErrNeedsWrite
+	case !current:
+		err = s.update(initialiseStore)
+		if errors.Is(err, errLayout) {
+			err = damaged(path, err)
 		}
 	}
 	if err != nil {
@@ -96,31 +104,53 @@ func openMode(path string, readOnly bool) (*Store, error) {
 // read-only open cannot do.
 var ErrNeedsWrite = errors.New("the store needs initialising or an upgrade")
 
+// errLayout marks a store whose buckets are not what any bpfnet wrote.
+var errLayout = errors.New("damaged layout")
+
 // initialiseStore creates what is missing and upgrades older records.
 func initialiseStore(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	schema := ""
+	if meta != nil {
+		schema = string(meta.Get(keySchema))
+	}
+	empty := true
+	_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+	// Buckets are created only for a new store or by a known upgrade: a
+	// bucket missing from an existing store is damage, and recreating it
+	// empty would silently forget what it held.
+	switch {
+	case empty:
+	case schema == "2" || schema == "3":
+		if tx.Bucket(bucketNetworks) == nil || tx.Bucket(bucketContainers) == nil {
+			return fmt.Errorf("store schema %s without its networks or containers: %w", schema, errLayout)
+		}
+	case schema == schemaVersion:
+		return fmt.Errorf("a bucket of the store is missing: %w", errLayout)
+	case schema == "":
+		return fmt.Errorf("the store's schema record is missing: %w", errLayout)
+	default:
+		return fmt.Errorf("store schema %s, this bpfnet knows %s", schema, schemaVersion)
+	}
 	for _, b := range storeBuckets {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
 	}
-	meta := tx.Bucket(bucketMeta)
-	switch v := string(meta.Get(keySchema)); v {
-	case "":
+	meta = tx.Bucket(bucketMeta)
+	switch schema {
 	case "2":
 		if err := movePortsToIndex(tx); err != nil {
 			return fmt.Errorf("upgrade store schema 2: %w", err)
 		}
-		if err := buildIndexes(tx); err != nil {
-			return fmt.Errorf("upgrade store schema 2: %w", err)
-		}
+		fallthrough
 	case "3":
 		if err := buildIndexes(tx); err != nil {
-			return fmt.Errorf("upgrade store schema 3: %w", err)
+			return fmt.Errorf("upgrade store schema %s: %w", schema, err)
 		}
-	case schemaVersion:
-		return nil
-	default:
-		return fmt.Errorf("store schema %s, this bpfnet knows %s", v, schemaVersion)
+	}
+	if err := countRecords(tx); err != nil {
+		return err
 	}
 	return meta.Put(keySchema, []byte(schemaVersion))
 }
@@ -174,7 +204,7 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Load() (*model.State, error) {
 	st := &model.State{Networks: map[string]*model.Network{}, Containers: map[string]*model.Container{}}
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketNetworks).ForEach(func(k, v []byte) error {
+		err := tx.Bucket(bucketNetworks).ForEach(func(k, v []byte) error {
 			n := new(model.Network)
 			st.Networks[string(k)] = n
 			if err := json.Unmarshal(v, n); err != nil {
@@ -182,6 +212,10 @@ func (s *Store) Load() (*model.State, error) {
 			}
 			return nil
 		})
+		if want, ok := recordCount(tx, keyNetworkCount); err == nil && ok && want != uint64(len(st.Networks)) {
+			err = s.damaged(fmt.Errorf("it holds %d network records of the %d it counts", len(st.Networks), want))
+		}
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load store: %w", err)
@@ -210,7 +244,7 @@ func (s *Store) LoadAll() (*model.State, error) {
 func (s *Store) Containers() (map[string]*model.Container, error) {
 	all := map[string]*model.Container{}
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
+		err := tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
 			c := new(model.Container)
 			if err := json.Unmarshal(v, c); err != nil {
 				return s.damaged(fmt.Errorf("container record %q: %w", k, err))
@@ -221,6 +255,10 @@ func (s *Store) Containers() (map[string]*model.Container, error) {
 			all[string(k)] = c
 			return nil
 		})
+		if want, ok := recordCount(tx, keyContainerCount); err == nil && ok && want != uint64(len(all)) {
+			err = s.damaged(fmt.Errorf("it holds %d container records of the %d it counts", len(all), want))
+		}
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load store: %w", err)
@@ -255,12 +293,12 @@ func (s *Store) Apply(ch store.Change) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		nets, ctrs := tx.Bucket(bucketNetworks), tx.Bucket(bucketContainers)
 		for _, n := range ch.PutNetworks {
-			if err := putJSON(nets, n.ID, n); err != nil {
+			if err := putCounted(tx, nets, keyNetworkCount, n.ID, n); err != nil {
 				return err
 			}
 		}
 		for _, id := range ch.DeleteNetworks {
-			if err := nets.Delete([]byte(id)); err != nil {
+			if err := deleteCounted(tx, nets, keyNetworkCount, id); err != nil {
 				return err
 			}
 		}
@@ -268,7 +306,7 @@ func (s *Store) Apply(ch store.Change) error {
 			if err := unindexContainer(tx, c.ID); err != nil {
 				return err
 			}
-			if err := putJSON(ctrs, c.ID, c); err != nil {
+			if err := putCounted(tx, ctrs, keyContainerCount, c.ID, c); err != nil {
 				return err
 			}
 			if err := indexContainer(tx, c); err != nil {
@@ -279,7 +317,7 @@ func (s *Store) Apply(ch store.Change) error {
 			if err := unindexContainer(tx, id); err != nil {
 				return err
 			}
-			if err := ctrs.Delete([]byte(id)); err != nil {
+			if err := deleteCounted(tx, ctrs, keyContainerCount, id); err != nil {
 				return err
 			}
 			if err := removeAllPorts(tx, id); err != nil {
