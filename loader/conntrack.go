@@ -19,6 +19,7 @@ type Flow struct {
 	Kind          string         // dnat-reply, snat-orig, snat-reply
 	NAT           netip.AddrPort // what the matched address becomes
 	Closing       bool
+	Established   bool // confirmed (in bpfnet_ct); false: before the handshake or a reply (bpfnet_ct_new)
 	ExpiresIn     time.Duration
 	UplinkIfindex int
 }
@@ -41,7 +42,7 @@ func monotonicNow() uint64 {
 func (d *Datapath) Conntrack() ([]Flow, error) {
 	now := monotonicNow()
 	var out []Flow
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
 		if e.Expires < now {
 			return
 		}
@@ -50,23 +51,39 @@ func (d *Datapath) Conntrack() ([]Flow, error) {
 			Src:   netip.AddrPortFrom(keyIP(k.Saddr), portKey(k.Sport)),
 			Dst:   netip.AddrPortFrom(keyIP(k.Daddr), portKey(k.Dport)),
 			Kind:  ctKinds[e.Kind], NAT: netip.AddrPortFrom(keyIP(e.NatAddr), portKey(e.NatPort)),
-			Closing: e.Closing != 0, ExpiresIn: time.Duration(e.Expires - now), UplinkIfindex: int(e.Ifindex),
+			Closing: e.Closing != 0, Established: established,
+			ExpiresIn: time.Duration(e.Expires - now), UplinkIfindex: int(e.Ifindex),
 		})
 	})
 	return out, err
 }
 
-func (d *Datapath) eachFlow(fn func(bpf.ContainerCtKey, bpf.ContainerCtEntry)) error {
+// eachFlow calls fn for every entry of both tables, expired ones included.
+func (d *Datapath) eachFlow(fn func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool)) error {
 	var k bpf.ContainerCtKey
 	var e bpf.ContainerCtEntry
 	it := d.ct.Iterate()
 	for it.Next(&k, &e) {
-		fn(k, e)
+		fn(k, e, true)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("list conntrack: %w", err)
 	}
+	var h bpf.ContainerCtNewEntry
+	it = d.ctNew.Iterate()
+	for it.Next(&k, &h) {
+		fn(k, h.E, false)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("list unconfirmed conntrack entries: %w", err)
+	}
 	return nil
+}
+
+// flowRef is an entry of one of the two tables.
+type flowRef struct {
+	key         bpf.ContainerCtKey
+	established bool
 }
 
 // FlushConntrack deletes the entries that mention one of ips as an address
@@ -79,10 +96,10 @@ func (d *Datapath) FlushConntrack(ips ...netip.Addr) (int, error) {
 	for _, ip := range ips {
 		want[ipKey(ip)] = true
 	}
-	var doomed []bpf.ContainerCtKey
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+	var doomed []flowRef
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
 		if len(ips) == 0 || want[k.Saddr] || want[k.Daddr] || want[e.NatAddr] {
-			doomed = append(doomed, k)
+			doomed = append(doomed, flowRef{k, established})
 		}
 	})
 	if err != nil {
@@ -103,11 +120,11 @@ func (d *Datapath) FlushConntrackPorts(ps []Port) (int, error) {
 	for _, p := range ps {
 		want[through{p.Proto, portKey(p.HostPort), portKey(p.ContainerPort), ipKey(p.ContainerIP)}] = true
 	}
-	var doomed []bpf.ContainerCtKey
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+	var doomed []flowRef
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
 		if (e.Kind == bpf.ContainerCtKindCT_DNAT_REPLY || e.Kind == bpf.ContainerCtKindCT_HAIRPIN_SELF) &&
 			want[through{k.Proto, e.NatPort, k.Sport, k.Saddr}] {
-			doomed = append(doomed, k)
+			doomed = append(doomed, flowRef{k, established})
 		}
 	})
 	if err != nil {
@@ -116,10 +133,15 @@ func (d *Datapath) FlushConntrackPorts(ps []Port) (int, error) {
 	return d.deleteFlows(doomed)
 }
 
-func (d *Datapath) deleteFlows(keys []bpf.ContainerCtKey) (int, error) {
+// deleteFlows deletes entries; the sweep frees their ring slots.
+func (d *Datapath) deleteFlows(refs []flowRef) (int, error) {
 	n := 0
-	for _, k := range keys {
-		if err := d.ct.Delete(k); err == nil {
+	for _, r := range refs {
+		m, k := d.ctNew, r.key
+		if r.established {
+			m = d.ct
+		}
+		if err := m.Delete(k); err == nil {
 			n++
 		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return n, fmt.Errorf("delete conntrack entry %d %v:%d -> %v:%d: %w", k.Proto, keyIP(k.Saddr), portKey(k.Sport), keyIP(k.Daddr), portKey(k.Dport), err)

@@ -27,21 +27,93 @@ func (p Port) key() bpf.ContainerPortKey {
 	return k
 }
 
+func (p Port) target() bpf.ContainerPortTarget {
+	return bpf.ContainerPortTarget{Ip: ipKey(p.ContainerIP), Port: portKey(p.ContainerPort)}
+}
+
 // PublishPort adds or replaces p; a packet or connection to it then
-// reaches the container. One map update: its cost does not grow with the
-// ports. The control plane has checked p against every other mapping.
+// reaches the container. Its cost does not grow with the ports: the
+// mapping and its reverse (bpfnet_published_as, which gives a reply whose
+// flow lost its state the address it must come from) are a few map
+// operations. The control plane has checked p against every other mapping.
 func (d *Datapath) PublishPort(p Port) error {
-	target := bpf.ContainerPortTarget{Ip: ipKey(p.ContainerIP), Port: portKey(p.ContainerPort)}
-	if err := d.ports.Update(p.key(), &target, ebpf.UpdateAny); err != nil {
+	key, target := p.key(), p.target()
+	var old bpf.ContainerPortTarget
+	err := d.ports.Lookup(key, &old)
+	switch {
+	case err == nil && old == target:
+		return nil
+	case err != nil && !errors.Is(err, ebpf.ErrKeyNotExist):
+		return fmt.Errorf("publish %v:%d/%d: read mapping: %w", p.HostIP, p.HostPort, p.Proto, err)
+	}
+	if err := d.ports.Update(key, &target, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("publish %v:%d/%d: %w", p.HostIP, p.HostPort, p.Proto, err)
 	}
-	return nil
+	if err == nil {
+		if err := d.unrefTarget(key, old); err != nil {
+			return err
+		}
+	}
+	return d.refTarget(key, target)
 }
 
 // UnpublishPort removes p; a missing entry is fine.
 func (d *Datapath) UnpublishPort(p Port) error {
-	if err := d.ports.Delete(p.key()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	key := p.key()
+	var old bpf.ContainerPortTarget
+	if err := d.ports.Lookup(key, &old); errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("unpublish %v:%d/%d: read mapping: %w", p.HostIP, p.HostPort, p.Proto, err)
+	}
+	if err := d.ports.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("unpublish %v:%d/%d: %w", p.HostIP, p.HostPort, p.Proto, err)
+	}
+	return d.unrefTarget(key, old)
+}
+
+func targetKey(k bpf.ContainerPortKey, t bpf.ContainerPortTarget) bpf.ContainerTargetKey {
+	return bpf.ContainerTargetKey{Ip: t.Ip, Port: t.Port, Proto: k.Proto}
+}
+
+// refTarget records that the mapping k leads to t.
+func (d *Datapath) refTarget(k bpf.ContainerPortKey, t bpf.ContainerPortTarget) error {
+	tk := targetKey(k, t)
+	var as bpf.ContainerPublishedAs
+	if err := d.publishedAs.Lookup(tk, &as); err == nil {
+		as.Mappings++ // several: a reply with no state gets no guess
+	} else if errors.Is(err, ebpf.ErrKeyNotExist) {
+		as = bpf.ContainerPublishedAs{HostIp: k.HostIp, HostPort: k.HostPort, Mappings: 1}
+	} else {
+		return fmt.Errorf("read published ports of %v:%d: %w", keyIP(t.Ip), portKey(t.Port), err)
+	}
+	if err := d.publishedAs.Update(tk, &as, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("record published port of %v:%d: %w", keyIP(t.Ip), portKey(t.Port), err)
+	}
+	return nil
+}
+
+// unrefTarget records that the mapping k no longer leads to t.
+func (d *Datapath) unrefTarget(k bpf.ContainerPortKey, t bpf.ContainerPortTarget) error {
+	tk := targetKey(k, t)
+	var as bpf.ContainerPublishedAs
+	if err := d.publishedAs.Lookup(tk, &as); errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil // published before this map existed
+	} else if err != nil {
+		return fmt.Errorf("read published ports of %v:%d: %w", keyIP(t.Ip), portKey(t.Port), err)
+	}
+	if as.Mappings <= 1 {
+		if err := d.publishedAs.Delete(tk); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("forget published port of %v:%d: %w", keyIP(t.Ip), portKey(t.Port), err)
+		}
+		return nil
+	}
+	as.Mappings--
+	if as.HostIp == k.HostIp && as.HostPort == k.HostPort {
+		as.HostPort = 0 // which mapping is left is unknown: no guess
+	}
+	if err := d.publishedAs.Update(tk, &as, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("record published port of %v:%d: %w", keyIP(t.Ip), portKey(t.Port), err)
 	}
 	return nil
 }

@@ -20,6 +20,12 @@ static __always_inline struct port_target *published(__u32 addr, __u16 port, __u
 	return bpf_map_lookup_elem(&bpfnet_ports, &key);
 }
 
+/* is_masquerade_port: port (network byte order) is one masquerade hands out. */
+static __always_inline int is_masquerade_port(__u16 port)
+{
+	return bpf_ntohs(port) >= SNAT_PORT_FIRST;
+}
+
 static __always_inline int is_loopback(__u32 addr)
 {
 	return (addr & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000);

@@ -74,23 +74,21 @@ func TestProgramRunTime(t *testing.T) {
 		check(t, f.uplink, syn.frame(), verdictRedirect)
 		synAck := fromA(protoTCP, 80, ap(client, 40000), tcpSYN|tcpACK)
 		checkCtx(t, a.FromContainer, synAck.frame(), h.ctxA(), verdictRedirect)
-		ack := syn
-		ack.tcpFlags = tcpACK
+		ack := syn.acks(synAck)
 		check(t, f.uplink, ack.frame(), verdictRedirect)
 		out := fromA(protoTCP, 50000, ap(client, 7000), tcpSYN)
 		port := masqueraded(t, h, a, out)
 		back := packet{dstMAC: upMAC, srcMAC: clientMAC, src: ap(client, 7000), dst: ap(hostIP, port),
 			proto: protoTCP, tcpFlags: tcpSYN | tcpACK}
 		checkCtx(t, f.uplink, back.frame(), h.ctxUplink(), verdictRedirect)
-		outAck := out
-		outAck.tcpFlags = tcpACK
+		outAck := out.acks(back)
 		masqueraded(t, h, a, outAck)
 		back.tcpFlags = tcpACK
 
 		reply := synAck
 		reply.tcpFlags = tcpACK
-		toPeer := udpFrame(epA.IP, epB.IP, epA.MAC, epB.MAC)
-		peerBack := udpFrame(epB.IP, epA.IP, epB.MAC, epA.MAC)
+		toPeer := packet{dstMAC: epB.MAC, srcMAC: epA.MAC, src: ap(epA.IP, 80), dst: ap(epB.IP, 5000), proto: protoTCP, tcpFlags: tcpACK}.frame()
+		peerBack := packet{dstMAC: epA.MAC, srcMAC: epB.MAC, src: ap(epB.IP, 5000), dst: ap(epA.IP, 80), proto: protoTCP, tcpFlags: tcpACK}.frame()
 		for _, c := range []struct {
 			name  string
 			prog  *ebpf.Program
@@ -101,10 +99,15 @@ func TestProgramRunTime(t *testing.T) {
 			{"uplink: reply to a masqueraded flow", f.uplink, back.frame(), h.ctxUplink()},
 			{"container: published port's reply", a.FromContainer, reply.frame(), h.ctxA()},
 			{"container: masqueraded flow", a.FromContainer, outAck.frame(), h.ctxA()},
-			{"container (publishes): to a peer", a.FromContainer, toPeer, h.ctxA()},
-			{"container: to a peer", b.FromContainer, peerBack, nil},
+			{"container (publishes): tcp to a peer", a.FromContainer, toPeer, h.ctxA()},
+			{"container: tcp to a peer", b.FromContainer, peerBack, nil},
 		} {
 			t.Logf("%-42s %v", c.name, runTime(t, c.prog, c.frame, c.ctx, verdictRedirect, n))
+		}
+		for _, e := range f.readCT(t) {
+			if e.unconfirmed {
+				t.Errorf("flow not established, so not measured as such: %v", e)
+			}
 		}
 	})
 }

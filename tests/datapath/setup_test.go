@@ -100,6 +100,12 @@ func newDatapath(t *testing.T) *loader.Datapath {
 // the instance's maps are pinned by name.
 func newDatapathAt(t *testing.T) (*loader.Datapath, string) {
 	t.Helper()
+	return newDatapathSized(t, loader.Sizes{})
+}
+
+// newDatapathSized is newDatapathAt with map sizes.
+func newDatapathSized(t *testing.T, sizes loader.Sizes) (*loader.Datapath, string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: mounts a bpffs and loads BPF programs")
 	}
@@ -110,7 +116,7 @@ func newDatapathAt(t *testing.T) (*loader.Datapath, string) {
 	// Open mounts a bpffs before it creates the maps; if it then fails, the
 	// mount must not outlive the test (nor keep TempDir from going).
 	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
-	d, err := loader.Open(dir, loader.AttachAuto)
+	d, err := loader.OpenSized(dir, loader.AttachAuto, sizes)
 	if errors.Is(err, unix.EPERM) || errors.Is(err, ebpf.ErrNotSupported) {
 		t.Skipf("BPF unavailable: %v", err)
 	}
