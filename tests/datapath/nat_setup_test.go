@@ -94,6 +94,9 @@ func newNATSized(t *testing.T, sizes loader.Sizes) *natFixture {
 		t.Cleanup(func() { m.Close() })
 		f.maps[name] = m
 	}
+	for name, m := range f.maps {
+		spec.Maps[name].MaxEntries = m.MaxEntries() // sized by the test
+	}
 	var progs bpf.HostPrograms
 	err = spec.LoadAndAssign(&progs, &ebpf.CollectionOptions{MapReplacements: f.maps})
 	if errors.Is(err, ebpf.ErrNotSupported) {
