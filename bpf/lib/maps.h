@@ -49,10 +49,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfnet_ports SEC(".maps");
 
-/* Published ports by where they lead: bpfnet_ports the other way round. */
+/* Published ports by where they lead: bpfnet_ports the other way round.
+ * Read only for a reply that lost its flow: allocated as used. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_PORTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct target_key);
 	__type(value, struct published_as);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
