@@ -42,6 +42,7 @@ volatile const struct btf_exports {
 	enum masquerade_range masquerade_range;
 	enum limits limits;
 	enum ct_flags ct_flags;
+	enum slots slots;
 } btf_exports;
 
 /* publishes_ports: whether replies from this endpoint may need reverse NAT.

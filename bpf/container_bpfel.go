@@ -18,6 +18,7 @@ type ContainerBtfExports struct {
 	MasqueradeRange uint32
 	Limits          uint32
 	CtFlags         uint32
+	Slots           uint32
 }
 
 type ContainerCtEntry struct {
@@ -239,6 +240,13 @@ type ContainerPublishedAs struct {
 	HostPort uint16
 	Mappings uint16
 }
+
+type ContainerSlots uint32
+
+const (
+	ContainerSlotsHOST_SLOT           ContainerSlots = 0
+	ContainerSlotsFIRST_ENDPOINT_SLOT ContainerSlots = 1
+)
 
 type ContainerTargetKey struct {
 	_     structs.HostLayout

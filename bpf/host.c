@@ -24,9 +24,6 @@
 #include "lib/ports.h"
 #include "lib/icmp.h"
 
-/* HOST_SLOT counts drops that belong to no endpoint. */
-enum { HOST_SLOT = 0 };
-
 /* deliver rewrites the destination to addr:port and sends the packet into
  * the namespace of ep, the endpoint that holds addr. */
 static __always_inline int deliver(struct __sk_buff *skb, const struct flow *f, const struct endpoint_info *ep,

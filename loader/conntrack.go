@@ -3,7 +3,9 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -24,12 +26,21 @@ type Flow struct {
 	UplinkIfindex int
 }
 
-var ctKinds = map[bpf.ContainerCtKind]string{
-	bpf.ContainerCtKindCT_DNAT_REPLY:   "dnat-reply",
-	bpf.ContainerCtKindCT_SNAT_ORIG:    "snat-orig",
-	bpf.ContainerCtKindCT_SNAT_REPLY:   "snat-reply",
-	bpf.ContainerCtKindCT_HAIRPIN_SELF: "hairpin-self",
-	bpf.ContainerCtKindCT_ROUTED_REPLY: "routed-reply",
+// MasqueradePortFirst and MasqueradePortLast bound the source ports (and
+// ICMP echo identifiers) masquerade gives flows (enum masquerade_range).
+const (
+	MasqueradePortFirst = uint16(bpf.ContainerMasqueradeRangeSNAT_PORT_FIRST)
+	MasqueradePortLast  = uint16(bpf.ContainerMasqueradeRangeSNAT_PORT_LAST)
+)
+
+// ctKinds names the C enum ct_kind's values as `conntrack ls` shows them,
+// read from BTF: CT_DNAT_REPLY is dnat-reply.
+func (d *Datapath) ctKinds() (map[bpf.ContainerCtKind]string, error) {
+	names, err := enumNames[bpf.ContainerCtKind](d, "ct_kind", "CT_", math.MaxUint32)
+	for k, n := range names {
+		names[k] = strings.ToLower(strings.ReplaceAll(n, "_", "-"))
+	}
+	return names, err
 }
 
 func monotonicNow() uint64 {
@@ -40,9 +51,13 @@ func monotonicNow() uint64 {
 
 // Conntrack lists the live entries.
 func (d *Datapath) Conntrack() ([]Flow, error) {
+	kinds, err := d.ctKinds()
+	if err != nil {
+		return nil, err
+	}
 	now := monotonicNow()
 	var out []Flow
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
+	err = d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
 		if e.Expires < now {
 			return
 		}
@@ -50,7 +65,7 @@ func (d *Datapath) Conntrack() ([]Flow, error) {
 			Proto: k.Proto,
 			Src:   netip.AddrPortFrom(keyIP(k.Saddr), portKey(k.Sport)),
 			Dst:   netip.AddrPortFrom(keyIP(k.Daddr), portKey(k.Dport)),
-			Kind:  ctKinds[e.Kind], NAT: netip.AddrPortFrom(keyIP(e.NatAddr), portKey(e.NatPort)),
+			Kind:  kinds[e.Kind], NAT: netip.AddrPortFrom(keyIP(e.NatAddr), portKey(e.NatPort)),
 			Closing: e.Closing != 0, Established: established,
 			ExpiresIn: time.Duration(e.Expires - now), UplinkIfindex: int(e.Ifindex),
 		})

@@ -31,6 +31,13 @@ enum masquerade_range {
 	SNAT_PORT_COUNT = SNAT_PORT_LAST - SNAT_PORT_FIRST + 1,
 };
 
+/* Rows of bpfnet_stats and the drop counters: the host's (drops that
+ * belong to no endpoint), then the endpoints'. */
+enum slots {
+	HOST_SLOT = 0,
+	FIRST_ENDPOINT_SLOT = 1,
+};
+
 /* Why a packet was dropped. Names are shown by `bpfnet stats`, read from BTF. */
 enum drop_reason {
 	DROP_MALFORMED = 1,

@@ -150,12 +150,6 @@ func keyPort(k uint16) uint16 {
 	return binary.BigEndian.Uint16(binary.NativeEndian.AppendUint16(nil, k))
 }
 
-var kindNames = map[bpf.ContainerCtKind]string{
-	bpf.ContainerCtKindCT_DNAT_REPLY: "dnat-reply",
-	bpf.ContainerCtKindCT_SNAT_ORIG:  "snat-orig",
-	bpf.ContainerCtKindCT_SNAT_REPLY: "snat-reply",
-}
-
 // ctFlow is a connection tracking entry as a test states it.
 type ctFlow struct {
 	proto    uint8
@@ -171,7 +165,7 @@ type ctFlow struct {
 }
 
 func (c ctFlow) String() string {
-	s := fmt.Sprintf("%d %v -> %v %s nat %v ifindex %d", c.proto, c.src, c.dst, kindNames[c.kind], c.nat, c.ifindex)
+	s := fmt.Sprintf("%d %v -> %v kind %d nat %v ifindex %d", c.proto, c.src, c.dst, c.kind, c.nat, c.ifindex)
 	if c.closing {
 		s += " closing"
 	}
