@@ -101,6 +101,8 @@ func TestProgramRunTime(t *testing.T) {
 			{"container: masqueraded flow", a.FromContainer, outAck.frame(), h.ctxA()},
 			{"container (publishes): tcp to a peer", a.FromContainer, toPeer, h.ctxA()},
 			{"container: tcp to a peer", b.FromContainer, peerBack, nil},
+			{"container (publishes): udp to a peer", a.FromContainer, udpFrame(epA.IP, epB.IP, epA.MAC, epB.MAC), h.ctxA()},
+			{"container: udp to a peer", b.FromContainer, udpFrame(epB.IP, epA.IP, epB.MAC, epA.MAC), nil},
 		} {
 			t.Logf("%-42s %v", c.name, runTime(t, c.prog, c.frame, c.ctx, verdictRedirect, n))
 		}
