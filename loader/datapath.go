@@ -37,6 +37,7 @@ type Datapath struct {
 	hostIPs     *ebpf.Map
 	hostNetns   *ebpf.Map
 	fresh       bool
+	unindexed   bool // bpfnet_published_as is new beside published ports
 }
 
 // Sizes are the map sizes an instance may choose; zero keeps the default.
@@ -85,6 +86,12 @@ func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
 	if err := d.initSweep(); err != nil {
 		d.Close()
 		return nil, err
+	}
+	if d.unindexed {
+		if err := d.indexPublished(); err != nil {
+			d.Close()
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -209,6 +216,8 @@ func (d *Datapath) createMaps(sizes Sizes) error {
 		spec.Maps[bpf.ContainerMapBpfnetCtRing].MaxEntries = n
 		spec.Maps[bpf.ContainerMapBpfnetCtNew].MaxEntries = max(n/uint32(bpf.ContainerLimitsCT_NEW_SHARE), uint32(bpf.ContainerLimitsCT_NEW_MIN))
 	}
+	_, err = os.Stat(filepath.Join(d.dir, bpf.ContainerMapBpfnetPublishedAs))
+	newPublishedAs := errors.Is(err, os.ErrNotExist)
 	for name, ms := range spec.Maps {
 		if ms.Pinning != ebpf.PinByName {
 			continue // .rodata and friends belong to each loaded program
@@ -228,6 +237,7 @@ func (d *Datapath) createMaps(sizes Sizes) error {
 		}
 		d.maps[name] = m
 	}
+	d.unindexed = newPublishedAs && !d.fresh
 	return nil
 }
 

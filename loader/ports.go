@@ -93,6 +93,48 @@ func (d *Datapath) refTarget(k bpf.ContainerPortKey, t bpf.ContainerPortTarget) 
 	return nil
 }
 
+// indexPublished fills bpfnet_published_as from bpfnet_ports, for ports
+// published by a build without it.
+func (d *Datapath) indexPublished() error {
+	type mapping struct {
+		k bpf.ContainerPortKey
+		t bpf.ContainerPortTarget
+	}
+	var all []mapping
+	var m mapping
+	it := d.ports.Iterate()
+	for it.Next(&m.k, &m.t) {
+		all = append(all, m)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("list published ports: %w", err)
+	}
+	for _, m := range all {
+		if err := d.refTarget(m.k, m.t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remainingMapping finds the one mapping of bpfnet_ports that leads to t
+// for proto: a scan, made only when the one bpfnet_published_as named went
+// and another is left.
+func (d *Datapath) remainingMapping(proto uint8, t bpf.ContainerPortTarget) (bpf.ContainerPortKey, error) {
+	var k bpf.ContainerPortKey
+	var v bpf.ContainerPortTarget
+	it := d.ports.Iterate()
+	for it.Next(&k, &v) {
+		if v == t && k.Proto == proto {
+			return k, nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return k, fmt.Errorf("list published ports: %w", err)
+	}
+	return bpf.ContainerPortKey{}, nil // none: unknown, no guess
+}
+
 // unrefTarget records that the mapping k no longer leads to t.
 func (d *Datapath) unrefTarget(k bpf.ContainerPortKey, t bpf.ContainerPortTarget) error {
 	tk := targetKey(k, t)
@@ -111,6 +153,13 @@ func (d *Datapath) unrefTarget(k bpf.ContainerPortKey, t bpf.ContainerPortTarget
 	as.Mappings--
 	if as.HostIp == k.HostIp && as.HostPort == k.HostPort {
 		as.HostPort = 0 // which mapping is left is unknown: no guess
+		if as.Mappings == 1 {
+			left, err := d.remainingMapping(k.Proto, t)
+			if err != nil {
+				return err
+			}
+			as.HostIp, as.HostPort = left.HostIp, left.HostPort
+		}
 	}
 	if err := d.publishedAs.Update(tk, &as, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("record published port of %v:%d: %w", keyIP(t.Ip), portKey(t.Port), err)
