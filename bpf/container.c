@@ -200,37 +200,6 @@ static __always_inline int snat_port(const struct flow *f, __u32 nat_addr, __u64
 	return DROP_NAT_NO_PORT;
 }
 
-/* restore_published: a packet with no state from a port of this
- * container that a port is published to is a reply whose flow lost its
- * state (a flush, an upgrade), or new traffic from that port, which the
- * published port lets back in: either way it leaves from the published
- * address and port, as the port map says, and its flow starts over.
- * 1: translated as e says; 0: not a published port; -1: the port map is
- * ambiguous, the packet is dropped rather than sent from a guess. */
-static __always_inline int restore_published(const struct flow *f, __u32 uplink_ip, __u64 now, struct ct_entry *e)
-{
-	struct target_key tk = { .ip = f->key.saddr, .port = f->key.sport, .proto = f->key.proto };
-	struct published_as *pa = bpf_map_lookup_elem(&bpfnet_published_as, &tk);
-	__u32 addr;
-	__u16 port;
-
-	if (!pa)
-		return 0;
-	if (pa->mappings != 1 || !pa->host_port) {
-		ct_count(CT_STAT_NO_FLOW);
-		return -1;
-	}
-	addr = pa->host_ip ? pa->host_ip : uplink_ip;
-	port = pa->host_port;
-	if (ct_create(&f->key, f, now, CT_DNAT_REPLY, addr, port, 0))
-		return -1;
-	ct_unconfirmed(&f->key, f, now, e); /* this packet is the flow's reply */
-	e->nat_addr = addr;
-	e->nat_port = port;
-	ct_count(CT_STAT_RESTORED);
-	return 1;
-}
-
 /* send_routed sends a packet the datapath routed itself (TTL decremented,
  * translated) out of the device fib chose. */
 static __always_inline int send_routed(struct __sk_buff *skb, const struct bpf_fib_lookup *fib, int fib_ret)
@@ -445,20 +414,6 @@ static __always_inline int leaves_untranslated(struct __sk_buff *skb, __be32 dad
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return 0;
 	return bpf_map_lookup_elem(&bpfnet_uplinks, &fib.ifindex) != NULL;
-}
-
-/* ipv4_malformed: a header the host stack would drop, or one whose
- * lengths disagree with the frame. A GSO packet beyond 64 KiB (BIG TCP)
- * has total length 0. */
-static __always_inline int ipv4_malformed(struct __sk_buff *skb, const struct iphdr *ip)
-{
-	__u32 tot_len = bpf_ntohs(ip->tot_len), room = skb->len - sizeof(struct ethhdr);
-
-	if (ip->version != 4 || ip->ihl < 5)
-		return 1;
-	if (tot_len == 0 && room > 0xffff)
-		return 0;
-	return tot_len < ip->ihl * 4 || tot_len > room;
 }
 
 static __always_inline int from_container_ipv4(struct __sk_buff *skb)

@@ -54,6 +54,20 @@ enum {
 	IPV4_HDR_MIN = 20,
 };
 
+/* ipv4_malformed: a header the host stack would drop, or one whose
+ * lengths disagree with the frame. A GSO packet beyond 64 KiB (BIG TCP)
+ * has total length 0. */
+static __always_inline int ipv4_malformed(struct __sk_buff *skb, const struct iphdr *ip)
+{
+	__u32 tot_len = bpf_ntohs(ip->tot_len), room = skb->len - sizeof(struct ethhdr);
+
+	if (ip->version != 4 || ip->ihl < 5)
+		return 1;
+	if (tot_len == 0 && room > 0xffff)
+		return 0;
+	return tot_len < ip->ihl * 4 || tot_len > room;
+}
+
 /* frag_key_of is the bpfnet_frags key of the datagram f belongs to. */
 static __always_inline struct frag_key frag_key_of(const struct flow *f, __u16 id)
 {
