@@ -31,16 +31,19 @@
 #include "lib/ports.h"
 #include "lib/icmp.h"
 
-/* Source ports for masquerade: outside the kernel's default ephemeral range
- * (32768-60999), which the control plane also reserves, so a masqueraded
- * flow never takes a tuple a host socket holds. */
-enum {
-	SNAT_PORT_FIRST = 61000,
-	SNAT_PORT_COUNT = 65536 - SNAT_PORT_FIRST,
-	SNAT_TRIES = 32,
-};
+/* Free masquerade ports tried for a new flow (lib/common.h has the range). */
+enum { SNAT_TRIES = 32 };
 
 volatile const struct endpoint_config config;
+
+/* Puts enums that no map or program type names in BTF, for bpf2go to
+ * export to Go; never read. */
+volatile const struct btf_exports {
+	enum masquerade_range masquerade_range;
+	enum limits limits;
+	enum ct_flags ct_flags;
+	enum slots slots;
+} btf_exports;
 
 /* publishes_ports: whether replies from this endpoint may need reverse NAT.
  * Read per packet (a plain load) rather than compiled in, so publishing a
@@ -144,14 +147,16 @@ static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
 	struct port_target *t;
 	struct ct_key reply;
 
-	if (publishes_ports()) {
-		struct ct_entry *e = ct_lookup(&f->key, f, bpf_ktime_get_ns());
+	struct ct_entry e;
 
-		if (e && e->kind == CT_HAIRPIN_SELF)
-			return hairpin_reply(skb, f, e);
-	}
+	if (publishes_ports() && ct_established(&f->key, f, bpf_ktime_get_ns(), &e) && e.kind == CT_HAIRPIN_SELF)
+		return hairpin_reply(skb, f, &e);
 	t = published_to_host(f->key.daddr, f->key.dport, f->key.proto);
 	if (!t) {
+		/* A reply to itself before its flow is confirmed; looked for
+		 * only here, so established flows pay no second lookup. */
+		if (publishes_ports() && ct_unconfirmed(&f->key, f, bpf_ktime_get_ns(), &e) && e.kind == CT_HAIRPIN_SELF)
+			return hairpin_reply(skb, f, &e);
 		count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 		return TC_ACT_OK;
 	}
@@ -182,13 +187,12 @@ static __always_inline int snat_port(const struct flow *f, __u32 nat_addr, __u64
 	__u32 start = bpf_get_prandom_u32();
 
 	for (int i = 0; i < SNAT_TRIES; i++) {
-		struct ct_entry *used;
+		struct ct_entry used;
 
 		reply.dport = bpf_htons(SNAT_PORT_FIRST + (start + i) % SNAT_PORT_COUNT);
-		used = bpf_map_lookup_elem(&bpfnet_ct, &reply);
-		if (used && used->expires >= now)
+		if (ct_peek(&reply, &used))
 			continue;
-		if (ct_store(&reply, f, now, CT_SNAT_REPLY, f->key.saddr, f->key.sport, 0, BPF_ANY))
+		if (ct_create(&reply, f, now, CT_SNAT_REPLY, f->key.saddr, f->key.sport, 0))
 			return DROP_CT_INSERT;
 		*port = reply.dport;
 		return 0;
@@ -214,36 +218,60 @@ static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f
 				     struct bpf_fib_lookup *fib, int fib_ret)
 {
 	__u64 now = bpf_ktime_get_ns();
+	struct ct_key reply = ct_reverse(&f->key);
 	struct uplink_info *up;
-	struct ct_entry *e;
+	struct ct_entry e;
 	__u32 nat_addr;
 	__u16 nat_port;
 
 	if (f->ttl <= 1)
 		goto stack; /* the host stack sends the ICMP time exceeded */
-	e = ct_lookup(&f->key, f, now);
-	if (e && (e->kind == CT_DNAT_REPLY || e->kind == CT_SNAT_ORIG)) {
-		nat_addr = e->nat_addr;
-		nat_port = e->nat_port;
-	} else {
-		up = bpf_map_lookup_elem(&bpfnet_uplinks, &fib->ifindex);
-		if (!up)
-			goto stack; /* not an uplink of this host: routed as it is */
-		if (config.flags & NETWORK_NO_MASQUERADE) {
-			/* Routed as it is; the uplink lets in only replies it knows. */
-			struct ct_key reply = ct_reverse(&f->key);
+	if (ct_established(&f->key, f, now, &e) && (e.kind == CT_DNAT_REPLY || e.kind == CT_SNAT_ORIG))
+		goto translate;
+	if (config.flags & NETWORK_NO_MASQUERADE) {
+		/* An established flow routed as it is: one more lookup. */
+		struct ct_entry *r = bpf_map_lookup_elem(&bpfnet_ct, &reply);
 
-			if (ct_keep(&reply, f, now, CT_ROUTED_REPLY, f->key.saddr, f->key.sport, 0))
-				return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
+		if (r && r->expires >= now && r->kind == CT_ROUTED_REPLY) {
+			ct_touch(r, f, now, 1);
 			goto stack;
 		}
-		int reason = snat_port(f, up->ip, now, &nat_port);
-		if (reason)
-			return drop(config.slot, reason, DIR_FROM_CONTAINER);
-		nat_addr = up->ip;
-		if (ct_store(&f->key, f, now, CT_SNAT_ORIG, nat_addr, nat_port, 0, BPF_ANY))
-			return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
 	}
+	if (ct_unconfirmed(&f->key, f, now, &e) && (e.kind == CT_DNAT_REPLY || e.kind == CT_SNAT_ORIG))
+		goto translate;
+	up = bpf_map_lookup_elem(&bpfnet_uplinks, &fib->ifindex);
+	if (!up)
+		goto stack; /* not an uplink of this host: routed as it is */
+	if (config.flags & NETWORK_NO_MASQUERADE) {
+		/* Routed as it is; the uplink lets in only replies it knows. */
+		if (ct_keep(&reply, f, now, CT_ROUTED_REPLY, f->key.saddr, f->key.sport, 0))
+			return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
+		goto stack;
+	}
+	if (publishes_ports() && (f->key.proto != IPPROTO_TCP || (f->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN)) {
+		int ret = restore_published(f, up->ip, now, &e);
+
+		if (ret < 0)
+			return drop(config.slot, DROP_NO_FLOW, DIR_FROM_CONTAINER);
+		if (ret > 0)
+			goto translate;
+	}
+	if (f->key.proto == IPPROTO_TCP && (f->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN) {
+		/* Mid-flow with no state (a flush, an expiry): a new source
+		 * port would be a wrong translation the peer cannot place. */
+		ct_count(CT_STAT_NO_FLOW);
+		return drop(config.slot, DROP_NO_FLOW, DIR_FROM_CONTAINER);
+	}
+	int reason = snat_port(f, up->ip, now, &nat_port);
+	if (reason)
+		return drop(config.slot, reason, DIR_FROM_CONTAINER);
+	if (ct_create(&f->key, f, now, CT_SNAT_ORIG, up->ip, nat_port, 0))
+		return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
+	e.nat_addr = up->ip;
+	e.nat_port = nat_port;
+translate:
+	nat_addr = e.nat_addr;
+	nat_port = e.nat_port;
 	if (ip_dec_ttl(skb))
 		goto stack;
 	if (nat_rewrite(skb, f, 1, nat_addr, nat_port))
@@ -283,22 +311,18 @@ static __always_inline int beyond_network(struct __sk_buff *skb, const struct fl
 	}
 }
 
-/* icmp_error_flow returns the entry of the translated flow that an ICMP
+/* icmp_error_flow finds the entry of the translated flow that an ICMP
  * error this container sends is about (a published port's, or a reply to
- * a masqueraded flow), or NULL. The quote is a packet the container
+ * a masqueraded flow). The quote is a packet the container
  * received; its reverse is the container's own direction of the flow. */
-static __always_inline struct ct_entry *icmp_error_flow(struct __sk_buff *skb, struct icmp_error *err)
+static __always_inline int icmp_error_flow(struct __sk_buff *skb, struct icmp_error *err, struct ct_entry *e)
 {
-	struct ct_entry *e;
 	struct ct_key key;
 
 	if (parse_icmp_error(skb, err) || err->quoted.proto == IPPROTO_ICMP || err->quoted.daddr != config.ip)
-		return NULL;
+		return 0;
 	key = ct_reverse(&err->quoted);
-	e = ct_live(&key);
-	if (!e || (e->kind != CT_DNAT_REPLY && e->kind != CT_SNAT_ORIG))
-		return NULL;
-	return e;
+	return ct_peek(&key, e) && (e->kind == CT_DNAT_REPLY || e->kind == CT_SNAT_ORIG);
 }
 
 /* icmp_error_out translates an ICMP error the container sends about a
@@ -308,16 +332,15 @@ static __always_inline struct ct_entry *icmp_error_flow(struct __sk_buff *skb, s
 static __always_inline int icmp_error_out(struct __sk_buff *skb)
 {
 	struct icmp_error err;
-	struct ct_entry *e;
+	struct ct_entry e;
 	__u32 addr;
 	__u16 port;
 	int ret;
 
-	e = icmp_error_flow(skb, &err);
-	if (!e)
+	if (!icmp_error_flow(skb, &err, &e))
 		return -1;
-	addr = e->nat_addr;
-	port = e->nat_port;
+	addr = e.nat_addr;
+	port = e.nat_port;
 
 	struct bpf_fib_lookup fib = {
 		.family = 2 /* AF_INET */,
@@ -345,25 +368,52 @@ static __always_inline int reply_through_host(struct __sk_buff *skb, struct iphd
 					      const struct endpoint_info *peer)
 {
 	struct icmp_error err;
-	struct ct_entry *e;
+	struct ct_entry e;
 	struct flow f;
 
 	if (parse_flow(skb, ip, &f) == 0) {
-		e = ct_lookup(&f.key, &f, bpf_ktime_get_ns());
-		if (!e || e->kind != CT_DNAT_REPLY)
+		__u64 now = bpf_ktime_get_ns();
+
+		/* A TCP reply before the handshake completes has SYN (or ends
+		 * the flow): other segments between peers skip bpfnet_ct_new, so
+		 * they pay one lookup as before. */
+		if (!ct_established(&f.key, &f, now, &e) &&
+		    ((f.key.proto == IPPROTO_TCP && !(f.tcp_flags & (TCP_SYN | TCP_RST | TCP_FIN))) ||
+		     !ct_unconfirmed(&f.key, &f, now, &e)))
 			return -1;
-		if (nat_rewrite(skb, &f, 1, e->nat_addr, e->nat_port))
+		if (e.kind != CT_DNAT_REPLY)
+			return -1;
+		if (nat_rewrite(skb, &f, 1, e.nat_addr, e.nat_port))
 			return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
 		return to_peer(skb, peer);
 	}
 	if (proto != IPPROTO_ICMP)
 		return -1;
-	e = icmp_error_flow(skb, &err);
-	if (!e || e->kind != CT_DNAT_REPLY)
+	if (!icmp_error_flow(skb, &err, &e) || e.kind != CT_DNAT_REPLY)
 		return -1;
-	if (icmp_error_nat(skb, &err, 0, e->nat_addr, e->nat_port))
+	if (icmp_error_nat(skb, &err, 0, e.nat_addr, e.nat_port))
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
 	return to_peer(skb, peer);
+}
+
+/* leaves_untranslated: a packet the NAT cannot translate would leave
+ * through an uplink with the container's own address. */
+static __always_inline int leaves_untranslated(struct __sk_buff *skb, __be32 daddr)
+{
+	struct bpf_fib_lookup fib = {
+		.family = 2 /* AF_INET */,
+		.ipv4_src = config.ip,
+		.ipv4_dst = daddr,
+		.ifindex = skb->ingress_ifindex,
+	};
+	int ret;
+
+	if (config.flags & NETWORK_NO_MASQUERADE)
+		return 0;
+	ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return 0;
+	return bpf_map_lookup_elem(&bpfnet_uplinks, &fib.ifindex) != NULL;
 }
 
 static __always_inline int from_container_ipv4(struct __sk_buff *skb)
@@ -378,6 +428,8 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 	if (!data)
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
 	ip = data + sizeof(struct ethhdr);
+	if (ipv4_malformed(skb, ip))
+		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
 	if (ip->saddr != config.ip)
 		return drop(config.slot, DROP_SPOOFED_IP, DIR_FROM_CONTAINER);
 	daddr = ip->daddr;
@@ -404,11 +456,15 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 			return drop(config.slot, DROP_INTERNAL_NETWORK, DIR_FROM_CONTAINER);
 	} else if (parse_flow(skb, ip, &f) == 0) {
 		return beyond_network(skb, &f);
-	} else if (proto == IPPROTO_ICMP) {
-		int verdict = icmp_error_out(skb);
+	} else {
+		if (proto == IPPROTO_ICMP) {
+			int verdict = icmp_error_out(skb);
 
-		if (verdict >= 0)
-			return verdict;
+			if (verdict >= 0)
+				return verdict;
+		}
+		if (leaves_untranslated(skb, daddr))
+			return drop(config.slot, DROP_UNTRANSLATABLE, DIR_FROM_CONTAINER);
 	}
 	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 	return TC_ACT_OK; /* the gateway, the host and beyond: the host stack routes it */
@@ -424,12 +480,19 @@ int bpfnet_from_container(struct __sk_buff *skb)
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
 	if (!mac_equal(eth->h_source, config.mac))
 		return drop(config.slot, DROP_SPOOFED_MAC, DIR_FROM_CONTAINER);
+	/* The receive path moves a frame's (outer) tag out of the data
+	 * before tc sees it: vlan_present tells. */
+	if (skb->vlan_present)
+		return drop(config.slot, DROP_VLAN, DIR_FROM_CONTAINER);
 
 	switch (eth->h_proto) {
 	case bpf_htons(ETH_P_IP):
 		return from_container_ipv4(skb);
 	case bpf_htons(ETH_P_ARP):
 		return from_container_arp(skb);
+	case bpf_htons(ETH_P_8021Q):
+	case bpf_htons(ETH_P_8021AD):
+		return drop(config.slot, DROP_VLAN, DIR_FROM_CONTAINER);
 	default:
 		return drop(config.slot, DROP_UNSUPPORTED_L3, DIR_FROM_CONTAINER);
 	}

@@ -13,16 +13,30 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type ContainerBtfExports struct {
+	_               structs.HostLayout
+	MasqueradeRange uint32
+	Limits          uint32
+	CtFlags         uint32
+	Slots           uint32
+}
+
 type ContainerCtEntry struct {
 	_       structs.HostLayout
 	Expires uint64
 	NatAddr uint32
 	NatPort uint16
 	Closing uint8
-	Pad     uint8
+	Flags   uint8
 	Kind    ContainerCtKind
 	Ifindex uint32
 }
+
+type ContainerCtFlags uint32
+
+const (
+	ContainerCtFlagsCT_SEEN_REPLY ContainerCtFlags = 1
+)
 
 type ContainerCtKey struct {
 	_     structs.HostLayout
@@ -43,6 +57,36 @@ const (
 	ContainerCtKindCT_HAIRPIN_SELF ContainerCtKind = 4
 	ContainerCtKindCT_ROUTED_REPLY ContainerCtKind = 5
 )
+
+type ContainerCtNewEntry struct {
+	_        structs.HostLayout
+	E        ContainerCtEntry
+	ReplySeq uint32
+	ReplyEnd uint32
+}
+
+type ContainerCtStat uint32
+
+const (
+	ContainerCtStatCT_STAT_NEW           ContainerCtStat = 0
+	ContainerCtStatCT_STAT_CONFIRMED     ContainerCtStat = 1
+	ContainerCtStatCT_STAT_RECLAIMED     ContainerCtStat = 2
+	ContainerCtStatCT_STAT_TABLE_FULL    ContainerCtStat = 3
+	ContainerCtStatCT_STAT_INSERT_FAILED ContainerCtStat = 4
+	ContainerCtStatCT_STAT_NO_FLOW       ContainerCtStat = 5
+	ContainerCtStatCT_STAT_RESTORED      ContainerCtStat = 6
+	ContainerCtStatCT_STAT_MAX           ContainerCtStat = 7
+)
+
+type ContainerCtSweep struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Size uint32
+	Hand uint64
+}
 
 type ContainerDirection uint32
 
@@ -75,7 +119,10 @@ const (
 	ContainerDropReasonDROP_NAT_NO_PORT      ContainerDropReason = 12
 	ContainerDropReasonDROP_CT_INSERT        ContainerDropReason = 13
 	ContainerDropReasonDROP_FIB_LOOKUP       ContainerDropReason = 14
-	ContainerDropReasonDROP_REASON_MAX       ContainerDropReason = 15
+	ContainerDropReasonDROP_VLAN             ContainerDropReason = 15
+	ContainerDropReasonDROP_NO_FLOW          ContainerDropReason = 16
+	ContainerDropReasonDROP_UNTRANSLATABLE   ContainerDropReason = 17
+	ContainerDropReasonDROP_REASON_MAX       ContainerDropReason = 18
 )
 
 type ContainerEndpointConfig struct {
@@ -143,6 +190,27 @@ type ContainerHostNetns struct {
 	Pad       [2]uint8
 }
 
+type ContainerLimits uint32
+
+const (
+	ContainerLimitsMAX_ENDPOINTS          ContainerLimits = 8192
+	ContainerLimitsMAX_DROP_KEYS          ContainerLimits = 65536
+	ContainerLimitsMAX_PORTS              ContainerLimits = 65536
+	ContainerLimitsMAX_UPLINKS            ContainerLimits = 64
+	ContainerLimitsDEFAULT_CT_ENTRIES     ContainerLimits = 131072
+	ContainerLimitsCT_NEW_SHARE           ContainerLimits = 4
+	ContainerLimitsCT_NEW_MIN             ContainerLimits = 64
+	ContainerLimitsDEFAULT_CT_NEW_ENTRIES ContainerLimits = 32768
+)
+
+type ContainerMasqueradeRange uint32
+
+const (
+	ContainerMasqueradeRangeSNAT_PORT_FIRST ContainerMasqueradeRange = 61000
+	ContainerMasqueradeRangeSNAT_PORT_LAST  ContainerMasqueradeRange = 65535
+	ContainerMasqueradeRangeSNAT_PORT_COUNT ContainerMasqueradeRange = 4536
+)
+
 type ContainerNetworkFlags uint32
 
 const (
@@ -166,6 +234,28 @@ type ContainerPortTarget struct {
 	Pad  [2]uint8
 }
 
+type ContainerPublishedAs struct {
+	_        structs.HostLayout
+	HostIp   uint32
+	HostPort uint16
+	Mappings uint16
+}
+
+type ContainerSlots uint32
+
+const (
+	ContainerSlotsHOST_SLOT           ContainerSlots = 0
+	ContainerSlotsFIRST_ENDPOINT_SLOT ContainerSlots = 1
+)
+
+type ContainerTargetKey struct {
+	_     structs.HostLayout
+	Ip    uint32
+	Port  uint16
+	Proto uint8
+	Pad   uint8
+}
+
 type ContainerUdpRevKey struct {
 	_      structs.HostLayout
 	Cookie uint64
@@ -184,6 +274,10 @@ type ContainerUplinkInfo struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	ContainerMapBpfnetCt             = "bpfnet_ct"
+	ContainerMapBpfnetCtNew          = "bpfnet_ct_new"
+	ContainerMapBpfnetCtRing         = "bpfnet_ct_ring"
+	ContainerMapBpfnetCtStats        = "bpfnet_ct_stats"
+	ContainerMapBpfnetCtSweep        = "bpfnet_ct_sweep"
 	ContainerMapBpfnetDrops          = "bpfnet_drops"
 	ContainerMapBpfnetEndpointState  = "bpfnet_endpoint_state"
 	ContainerMapBpfnetEndpoints      = "bpfnet_endpoints"
@@ -191,11 +285,13 @@ const (
 	ContainerMapBpfnetHostIps        = "bpfnet_host_ips"
 	ContainerMapBpfnetHostNetns      = "bpfnet_host_netns"
 	ContainerMapBpfnetPorts          = "bpfnet_ports"
+	ContainerMapBpfnetPublishedAs    = "bpfnet_published_as"
 	ContainerMapBpfnetStats          = "bpfnet_stats"
 	ContainerMapBpfnetUdpRev         = "bpfnet_udp_rev"
 	ContainerMapBpfnetUplinks        = "bpfnet_uplinks"
 	ContainerProgBpfnetFromContainer = "bpfnet_from_container"
 	ContainerProgBpfnetToContainer   = "bpfnet_to_container"
+	ContainerVarBtfExports           = "btf_exports"
 	ContainerVarConfig               = "config"
 )
 
@@ -250,6 +346,10 @@ type ContainerProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ContainerMapSpecs struct {
 	BpfnetCt            *ebpf.MapSpec `ebpf:"bpfnet_ct"`
+	BpfnetCtNew         *ebpf.MapSpec `ebpf:"bpfnet_ct_new"`
+	BpfnetCtRing        *ebpf.MapSpec `ebpf:"bpfnet_ct_ring"`
+	BpfnetCtStats       *ebpf.MapSpec `ebpf:"bpfnet_ct_stats"`
+	BpfnetCtSweep       *ebpf.MapSpec `ebpf:"bpfnet_ct_sweep"`
 	BpfnetDrops         *ebpf.MapSpec `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.MapSpec `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
@@ -257,6 +357,7 @@ type ContainerMapSpecs struct {
 	BpfnetHostIps       *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.MapSpec `ebpf:"bpfnet_ports"`
+	BpfnetPublishedAs   *ebpf.MapSpec `ebpf:"bpfnet_published_as"`
 	BpfnetStats         *ebpf.MapSpec `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev        *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
 	BpfnetUplinks       *ebpf.MapSpec `ebpf:"bpfnet_uplinks"`
@@ -266,7 +367,8 @@ type ContainerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ContainerVariableSpecs struct {
-	Config *ebpf.VariableSpec `ebpf:"config"`
+	BtfExports *ebpf.VariableSpec `ebpf:"btf_exports"`
+	Config     *ebpf.VariableSpec `ebpf:"config"`
 }
 
 // ContainerObjects contains all objects after they have been loaded into the kernel.
@@ -290,6 +392,10 @@ func (o *ContainerObjects) Close() error {
 // It can be passed to LoadContainerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ContainerMaps struct {
 	BpfnetCt            *ebpf.Map `ebpf:"bpfnet_ct"`
+	BpfnetCtNew         *ebpf.Map `ebpf:"bpfnet_ct_new"`
+	BpfnetCtRing        *ebpf.Map `ebpf:"bpfnet_ct_ring"`
+	BpfnetCtStats       *ebpf.Map `ebpf:"bpfnet_ct_stats"`
+	BpfnetCtSweep       *ebpf.Map `ebpf:"bpfnet_ct_sweep"`
 	BpfnetDrops         *ebpf.Map `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.Map `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.Map `ebpf:"bpfnet_endpoints"`
@@ -297,6 +403,7 @@ type ContainerMaps struct {
 	BpfnetHostIps       *ebpf.Map `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.Map `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.Map `ebpf:"bpfnet_ports"`
+	BpfnetPublishedAs   *ebpf.Map `ebpf:"bpfnet_published_as"`
 	BpfnetStats         *ebpf.Map `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev        *ebpf.Map `ebpf:"bpfnet_udp_rev"`
 	BpfnetUplinks       *ebpf.Map `ebpf:"bpfnet_uplinks"`
@@ -305,6 +412,10 @@ type ContainerMaps struct {
 func (m *ContainerMaps) Close() error {
 	return _ContainerClose(
 		m.BpfnetCt,
+		m.BpfnetCtNew,
+		m.BpfnetCtRing,
+		m.BpfnetCtStats,
+		m.BpfnetCtSweep,
 		m.BpfnetDrops,
 		m.BpfnetEndpointState,
 		m.BpfnetEndpoints,
@@ -312,6 +423,7 @@ func (m *ContainerMaps) Close() error {
 		m.BpfnetHostIps,
 		m.BpfnetHostNetns,
 		m.BpfnetPorts,
+		m.BpfnetPublishedAs,
 		m.BpfnetStats,
 		m.BpfnetUdpRev,
 		m.BpfnetUplinks,
@@ -322,7 +434,8 @@ func (m *ContainerMaps) Close() error {
 //
 // It can be passed to LoadContainerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ContainerVariables struct {
-	Config *ebpf.Variable `ebpf:"config"`
+	BtfExports *ebpf.Variable `ebpf:"btf_exports"`
+	Config     *ebpf.Variable `ebpf:"config"`
 }
 
 // ContainerPrograms contains all programs after they have been loaded into the kernel.

@@ -24,9 +24,6 @@
 #include "lib/ports.h"
 #include "lib/icmp.h"
 
-/* HOST_SLOT counts drops that belong to no endpoint. */
-enum { HOST_SLOT = 0 };
-
 /* deliver rewrites the destination to addr:port and sends the packet into
  * the namespace of ep, the endpoint that holds addr. */
 static __always_inline int deliver(struct __sk_buff *skb, const struct flow *f, const struct endpoint_info *ep,
@@ -57,7 +54,7 @@ static __always_inline int icmp_error_in(struct __sk_buff *skb)
 	struct endpoint_info *ep;
 	struct icmp_error err;
 	struct port_target *t;
-	struct ct_entry *e;
+	struct ct_entry e;
 	struct ct_key key;
 	__u32 addr;
 	__u16 port;
@@ -65,14 +62,13 @@ static __always_inline int icmp_error_in(struct __sk_buff *skb)
 	if (parse_icmp_error(skb, &err))
 		return -1;
 	key = ct_reverse(&err.quoted);
-	e = ct_live(&key);
-	if (e && (e->kind == CT_SNAT_REPLY || e->kind == CT_ROUTED_REPLY)) {
-		addr = e->nat_addr;
-		port = e->nat_port;
+	if (ct_peek(&key, &e) && (e.kind == CT_SNAT_REPLY || e.kind == CT_ROUTED_REPLY)) {
+		addr = e.nat_addr;
+		port = e.nat_port;
 		ep = bpf_map_lookup_elem(&bpfnet_endpoints, &addr);
 		if (!ep)
 			return -1;
-		if (e->kind == CT_ROUTED_REPLY)
+		if (e.kind == CT_ROUTED_REPLY)
 			return deliver_as_is(skb, ep);
 	} else {
 		t = published_to_host(err.quoted.saddr, err.quoted.sport, err.quoted.proto);
@@ -84,8 +80,8 @@ static __always_inline int icmp_error_in(struct __sk_buff *skb)
 			.saddr = addr, .daddr = err.quoted.daddr,
 			.sport = port, .dport = err.quoted.dport, .proto = err.quoted.proto,
 		};
-		e = ct_live(&key);
-		if (!e || e->kind != CT_DNAT_REPLY || e->nat_addr != err.quoted.saddr || e->nat_port != err.quoted.sport)
+		if (!ct_peek(&key, &e) || e.kind != CT_DNAT_REPLY || e.nat_addr != err.quoted.saddr ||
+		    e.nat_port != err.quoted.sport)
 			return -1; /* no such flow through this address */
 		ep = bpf_map_lookup_elem(&bpfnet_endpoints, &addr);
 		if (!ep)
@@ -96,17 +92,30 @@ static __always_inline int icmp_error_in(struct __sk_buff *skb)
 	return deliver_as_is(skb, ep);
 }
 
+/* reply_in hands a reply to a container's flow (entry e) to it. */
+static __always_inline int reply_in(struct __sk_buff *skb, const struct flow *f, const struct ct_entry *e)
+{
+	struct endpoint_info *ep = bpf_map_lookup_elem(&bpfnet_endpoints, &e->nat_addr);
+
+	if (!ep)
+		return drop(HOST_SLOT, DROP_NOT_PUBLISHED, DIR_TO_CONTAINER);
+	if (e->kind == CT_ROUTED_REPLY)
+		return deliver_as_is(skb, ep);
+	return deliver(skb, f, ep, e->nat_addr, e->nat_port);
+}
+
 SEC("tc")
 int bpfnet_from_uplink(struct __sk_buff *skb)
 {
 	struct endpoint_info *ep;
 	struct port_target *t;
-	struct ct_entry *e;
+	struct ct_entry e;
 	struct iphdr *ip;
 	struct flow f;
 	void *data;
 
-	if (skb->protocol != bpf_htons(ETH_P_IP))
+	/* A tagged frame is for a VLAN device on top of the uplink. */
+	if (skb->protocol != bpf_htons(ETH_P_IP) || skb->vlan_present)
 		return TC_ACT_OK;
 	data = frame(skb, IP_OFF + sizeof(*ip));
 	if (!data)
@@ -126,15 +135,8 @@ int bpfnet_from_uplink(struct __sk_buff *skb)
 	if (parse_flow(skb, ip, &f) == 0) {
 		__u64 now = bpf_ktime_get_ns();
 
-		e = ct_lookup(&f.key, &f, now);
-		if (e && (e->kind == CT_SNAT_REPLY || e->kind == CT_ROUTED_REPLY)) {
-			ep = bpf_map_lookup_elem(&bpfnet_endpoints, &e->nat_addr);
-			if (!ep)
-				return drop(HOST_SLOT, DROP_NOT_PUBLISHED, DIR_TO_CONTAINER);
-			if (e->kind == CT_ROUTED_REPLY)
-				return deliver_as_is(skb, ep);
-			return deliver(skb, &f, ep, e->nat_addr, e->nat_port);
-		}
+		if (ct_established(&f.key, &f, now, &e) && (e.kind == CT_SNAT_REPLY || e.kind == CT_ROUTED_REPLY))
+			return reply_in(skb, &f, &e);
 		t = published_to_host(f.key.daddr, f.key.dport, f.key.proto);
 		if (t) {
 			struct ct_key reply = {
@@ -149,6 +151,12 @@ int bpfnet_from_uplink(struct __sk_buff *skb)
 				return drop(HOST_SLOT, DROP_CT_INSERT, DIR_TO_CONTAINER);
 			return deliver(skb, &f, ep, t->ip, t->port);
 		}
+		/* Replies to flows not confirmed yet: after the published ports,
+		 * so that established published flows pay no extra lookup. */
+		if (ct_unconfirmed(&f.key, &f, now, &e) && (e.kind == CT_SNAT_REPLY || e.kind == CT_ROUTED_REPLY))
+			return reply_in(skb, &f, &e);
+		if (is_masquerade_port(f.key.dport) && is_host_ip(f.key.daddr))
+			ct_count(CT_STAT_NO_FLOW); /* the host stack resets or drops it */
 	}
 	data = frame(skb, IP_OFF + sizeof(*ip));
 	if (!data)

@@ -17,6 +17,10 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	HostMapBpfnetCt            = "bpfnet_ct"
+	HostMapBpfnetCtNew         = "bpfnet_ct_new"
+	HostMapBpfnetCtRing        = "bpfnet_ct_ring"
+	HostMapBpfnetCtStats       = "bpfnet_ct_stats"
+	HostMapBpfnetCtSweep       = "bpfnet_ct_sweep"
 	HostMapBpfnetDrops         = "bpfnet_drops"
 	HostMapBpfnetEndpointState = "bpfnet_endpoint_state"
 	HostMapBpfnetEndpoints     = "bpfnet_endpoints"
@@ -24,6 +28,7 @@ const (
 	HostMapBpfnetHostIps       = "bpfnet_host_ips"
 	HostMapBpfnetHostNetns     = "bpfnet_host_netns"
 	HostMapBpfnetPorts         = "bpfnet_ports"
+	HostMapBpfnetPublishedAs   = "bpfnet_published_as"
 	HostMapBpfnetStats         = "bpfnet_stats"
 	HostMapBpfnetUdpRev        = "bpfnet_udp_rev"
 	HostMapBpfnetUplinks       = "bpfnet_uplinks"
@@ -80,6 +85,10 @@ type HostProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type HostMapSpecs struct {
 	BpfnetCt            *ebpf.MapSpec `ebpf:"bpfnet_ct"`
+	BpfnetCtNew         *ebpf.MapSpec `ebpf:"bpfnet_ct_new"`
+	BpfnetCtRing        *ebpf.MapSpec `ebpf:"bpfnet_ct_ring"`
+	BpfnetCtStats       *ebpf.MapSpec `ebpf:"bpfnet_ct_stats"`
+	BpfnetCtSweep       *ebpf.MapSpec `ebpf:"bpfnet_ct_sweep"`
 	BpfnetDrops         *ebpf.MapSpec `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.MapSpec `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
@@ -87,6 +96,7 @@ type HostMapSpecs struct {
 	BpfnetHostIps       *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.MapSpec `ebpf:"bpfnet_ports"`
+	BpfnetPublishedAs   *ebpf.MapSpec `ebpf:"bpfnet_published_as"`
 	BpfnetStats         *ebpf.MapSpec `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev        *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
 	BpfnetUplinks       *ebpf.MapSpec `ebpf:"bpfnet_uplinks"`
@@ -119,6 +129,10 @@ func (o *HostObjects) Close() error {
 // It can be passed to LoadHostObjects or ebpf.CollectionSpec.LoadAndAssign.
 type HostMaps struct {
 	BpfnetCt            *ebpf.Map `ebpf:"bpfnet_ct"`
+	BpfnetCtNew         *ebpf.Map `ebpf:"bpfnet_ct_new"`
+	BpfnetCtRing        *ebpf.Map `ebpf:"bpfnet_ct_ring"`
+	BpfnetCtStats       *ebpf.Map `ebpf:"bpfnet_ct_stats"`
+	BpfnetCtSweep       *ebpf.Map `ebpf:"bpfnet_ct_sweep"`
 	BpfnetDrops         *ebpf.Map `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.Map `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.Map `ebpf:"bpfnet_endpoints"`
@@ -126,6 +140,7 @@ type HostMaps struct {
 	BpfnetHostIps       *ebpf.Map `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.Map `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.Map `ebpf:"bpfnet_ports"`
+	BpfnetPublishedAs   *ebpf.Map `ebpf:"bpfnet_published_as"`
 	BpfnetStats         *ebpf.Map `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev        *ebpf.Map `ebpf:"bpfnet_udp_rev"`
 	BpfnetUplinks       *ebpf.Map `ebpf:"bpfnet_uplinks"`
@@ -134,6 +149,10 @@ type HostMaps struct {
 func (m *HostMaps) Close() error {
 	return _HostClose(
 		m.BpfnetCt,
+		m.BpfnetCtNew,
+		m.BpfnetCtRing,
+		m.BpfnetCtStats,
+		m.BpfnetCtSweep,
 		m.BpfnetDrops,
 		m.BpfnetEndpointState,
 		m.BpfnetEndpoints,
@@ -141,6 +160,7 @@ func (m *HostMaps) Close() error {
 		m.BpfnetHostIps,
 		m.BpfnetHostNetns,
 		m.BpfnetPorts,
+		m.BpfnetPublishedAs,
 		m.BpfnetStats,
 		m.BpfnetUdpRev,
 		m.BpfnetUplinks,

@@ -17,6 +17,10 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	SockMapBpfnetCt            = "bpfnet_ct"
+	SockMapBpfnetCtNew         = "bpfnet_ct_new"
+	SockMapBpfnetCtRing        = "bpfnet_ct_ring"
+	SockMapBpfnetCtStats       = "bpfnet_ct_stats"
+	SockMapBpfnetCtSweep       = "bpfnet_ct_sweep"
 	SockMapBpfnetDrops         = "bpfnet_drops"
 	SockMapBpfnetEndpointState = "bpfnet_endpoint_state"
 	SockMapBpfnetEndpoints     = "bpfnet_endpoints"
@@ -24,6 +28,7 @@ const (
 	SockMapBpfnetHostIps       = "bpfnet_host_ips"
 	SockMapBpfnetHostNetns     = "bpfnet_host_netns"
 	SockMapBpfnetPorts         = "bpfnet_ports"
+	SockMapBpfnetPublishedAs   = "bpfnet_published_as"
 	SockMapBpfnetStats         = "bpfnet_stats"
 	SockMapBpfnetUdpRev        = "bpfnet_udp_rev"
 	SockMapBpfnetUplinks       = "bpfnet_uplinks"
@@ -84,6 +89,10 @@ type SockProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SockMapSpecs struct {
 	BpfnetCt            *ebpf.MapSpec `ebpf:"bpfnet_ct"`
+	BpfnetCtNew         *ebpf.MapSpec `ebpf:"bpfnet_ct_new"`
+	BpfnetCtRing        *ebpf.MapSpec `ebpf:"bpfnet_ct_ring"`
+	BpfnetCtStats       *ebpf.MapSpec `ebpf:"bpfnet_ct_stats"`
+	BpfnetCtSweep       *ebpf.MapSpec `ebpf:"bpfnet_ct_sweep"`
 	BpfnetDrops         *ebpf.MapSpec `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.MapSpec `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.MapSpec `ebpf:"bpfnet_endpoints"`
@@ -91,6 +100,7 @@ type SockMapSpecs struct {
 	BpfnetHostIps       *ebpf.MapSpec `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.MapSpec `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.MapSpec `ebpf:"bpfnet_ports"`
+	BpfnetPublishedAs   *ebpf.MapSpec `ebpf:"bpfnet_published_as"`
 	BpfnetStats         *ebpf.MapSpec `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev        *ebpf.MapSpec `ebpf:"bpfnet_udp_rev"`
 	BpfnetUplinks       *ebpf.MapSpec `ebpf:"bpfnet_uplinks"`
@@ -123,6 +133,10 @@ func (o *SockObjects) Close() error {
 // It can be passed to LoadSockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SockMaps struct {
 	BpfnetCt            *ebpf.Map `ebpf:"bpfnet_ct"`
+	BpfnetCtNew         *ebpf.Map `ebpf:"bpfnet_ct_new"`
+	BpfnetCtRing        *ebpf.Map `ebpf:"bpfnet_ct_ring"`
+	BpfnetCtStats       *ebpf.Map `ebpf:"bpfnet_ct_stats"`
+	BpfnetCtSweep       *ebpf.Map `ebpf:"bpfnet_ct_sweep"`
 	BpfnetDrops         *ebpf.Map `ebpf:"bpfnet_drops"`
 	BpfnetEndpointState *ebpf.Map `ebpf:"bpfnet_endpoint_state"`
 	BpfnetEndpoints     *ebpf.Map `ebpf:"bpfnet_endpoints"`
@@ -130,6 +144,7 @@ type SockMaps struct {
 	BpfnetHostIps       *ebpf.Map `ebpf:"bpfnet_host_ips"`
 	BpfnetHostNetns     *ebpf.Map `ebpf:"bpfnet_host_netns"`
 	BpfnetPorts         *ebpf.Map `ebpf:"bpfnet_ports"`
+	BpfnetPublishedAs   *ebpf.Map `ebpf:"bpfnet_published_as"`
 	BpfnetStats         *ebpf.Map `ebpf:"bpfnet_stats"`
 	BpfnetUdpRev        *ebpf.Map `ebpf:"bpfnet_udp_rev"`
 	BpfnetUplinks       *ebpf.Map `ebpf:"bpfnet_uplinks"`
@@ -138,6 +153,10 @@ type SockMaps struct {
 func (m *SockMaps) Close() error {
 	return _SockClose(
 		m.BpfnetCt,
+		m.BpfnetCtNew,
+		m.BpfnetCtRing,
+		m.BpfnetCtStats,
+		m.BpfnetCtSweep,
 		m.BpfnetDrops,
 		m.BpfnetEndpointState,
 		m.BpfnetEndpoints,
@@ -145,6 +164,7 @@ func (m *SockMaps) Close() error {
 		m.BpfnetHostIps,
 		m.BpfnetHostNetns,
 		m.BpfnetPorts,
+		m.BpfnetPublishedAs,
 		m.BpfnetStats,
 		m.BpfnetUdpRev,
 		m.BpfnetUplinks,

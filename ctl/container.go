@@ -15,6 +15,7 @@ import (
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/kernel"
+	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/store"
 )
 
@@ -451,7 +452,7 @@ func (in *Instance) connectPlanned(c *Container, n *Network, ep *Endpoint) error
 
 // freeSlot is the lowest counters row no endpoint holds.
 func (in *Instance) freeSlot() (uint32, error) {
-	slot, ok, err := in.store.FreeSlot(in.dp.MaxEndpoints())
+	slot, ok, err := in.store.FreeSlot(loader.FirstEndpointSlot, in.dp.MaxEndpoints())
 	if err != nil {
 		return 0, err
 	}

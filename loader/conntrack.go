@@ -3,7 +3,9 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -19,16 +21,26 @@ type Flow struct {
 	Kind          string         // dnat-reply, snat-orig, snat-reply
 	NAT           netip.AddrPort // what the matched address becomes
 	Closing       bool
+	Established   bool // confirmed (in bpfnet_ct); false: before the handshake or a reply (bpfnet_ct_new)
 	ExpiresIn     time.Duration
 	UplinkIfindex int
 }
 
-var ctKinds = map[bpf.ContainerCtKind]string{
-	bpf.ContainerCtKindCT_DNAT_REPLY:   "dnat-reply",
-	bpf.ContainerCtKindCT_SNAT_ORIG:    "snat-orig",
-	bpf.ContainerCtKindCT_SNAT_REPLY:   "snat-reply",
-	bpf.ContainerCtKindCT_HAIRPIN_SELF: "hairpin-self",
-	bpf.ContainerCtKindCT_ROUTED_REPLY: "routed-reply",
+// MasqueradePortFirst and MasqueradePortLast bound the source ports (and
+// ICMP echo identifiers) masquerade gives flows (enum masquerade_range).
+const (
+	MasqueradePortFirst = uint16(bpf.ContainerMasqueradeRangeSNAT_PORT_FIRST)
+	MasqueradePortLast  = uint16(bpf.ContainerMasqueradeRangeSNAT_PORT_LAST)
+)
+
+// ctKinds names the C enum ct_kind's values as `conntrack ls` shows them,
+// read from BTF: CT_DNAT_REPLY is dnat-reply.
+func (d *Datapath) ctKinds() (map[bpf.ContainerCtKind]string, error) {
+	names, err := enumNames[bpf.ContainerCtKind](d, "ct_kind", "CT_", math.MaxUint32)
+	for k, n := range names {
+		names[k] = strings.ToLower(strings.ReplaceAll(n, "_", "-"))
+	}
+	return names, err
 }
 
 func monotonicNow() uint64 {
@@ -39,9 +51,13 @@ func monotonicNow() uint64 {
 
 // Conntrack lists the live entries.
 func (d *Datapath) Conntrack() ([]Flow, error) {
+	kinds, err := d.ctKinds()
+	if err != nil {
+		return nil, err
+	}
 	now := monotonicNow()
 	var out []Flow
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+	err = d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
 		if e.Expires < now {
 			return
 		}
@@ -49,24 +65,40 @@ func (d *Datapath) Conntrack() ([]Flow, error) {
 			Proto: k.Proto,
 			Src:   netip.AddrPortFrom(keyIP(k.Saddr), portKey(k.Sport)),
 			Dst:   netip.AddrPortFrom(keyIP(k.Daddr), portKey(k.Dport)),
-			Kind:  ctKinds[e.Kind], NAT: netip.AddrPortFrom(keyIP(e.NatAddr), portKey(e.NatPort)),
-			Closing: e.Closing != 0, ExpiresIn: time.Duration(e.Expires - now), UplinkIfindex: int(e.Ifindex),
+			Kind:  kinds[e.Kind], NAT: netip.AddrPortFrom(keyIP(e.NatAddr), portKey(e.NatPort)),
+			Closing: e.Closing != 0, Established: established,
+			ExpiresIn: time.Duration(e.Expires - now), UplinkIfindex: int(e.Ifindex),
 		})
 	})
 	return out, err
 }
 
-func (d *Datapath) eachFlow(fn func(bpf.ContainerCtKey, bpf.ContainerCtEntry)) error {
+// eachFlow calls fn for every entry of both tables, expired ones included.
+func (d *Datapath) eachFlow(fn func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool)) error {
 	var k bpf.ContainerCtKey
 	var e bpf.ContainerCtEntry
 	it := d.ct.Iterate()
 	for it.Next(&k, &e) {
-		fn(k, e)
+		fn(k, e, true)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("list conntrack: %w", err)
 	}
+	var h bpf.ContainerCtNewEntry
+	it = d.ctNew.Iterate()
+	for it.Next(&k, &h) {
+		fn(k, h.E, false)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("list unconfirmed conntrack entries: %w", err)
+	}
 	return nil
+}
+
+// flowRef is an entry of one of the two tables.
+type flowRef struct {
+	key         bpf.ContainerCtKey
+	established bool
 }
 
 // FlushConntrack deletes the entries that mention one of ips as an address
@@ -79,10 +111,10 @@ func (d *Datapath) FlushConntrack(ips ...netip.Addr) (int, error) {
 	for _, ip := range ips {
 		want[ipKey(ip)] = true
 	}
-	var doomed []bpf.ContainerCtKey
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+	var doomed []flowRef
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
 		if len(ips) == 0 || want[k.Saddr] || want[k.Daddr] || want[e.NatAddr] {
-			doomed = append(doomed, k)
+			doomed = append(doomed, flowRef{k, established})
 		}
 	})
 	if err != nil {
@@ -103,11 +135,11 @@ func (d *Datapath) FlushConntrackPorts(ps []Port) (int, error) {
 	for _, p := range ps {
 		want[through{p.Proto, portKey(p.HostPort), portKey(p.ContainerPort), ipKey(p.ContainerIP)}] = true
 	}
-	var doomed []bpf.ContainerCtKey
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+	var doomed []flowRef
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
 		if (e.Kind == bpf.ContainerCtKindCT_DNAT_REPLY || e.Kind == bpf.ContainerCtKindCT_HAIRPIN_SELF) &&
 			want[through{k.Proto, e.NatPort, k.Sport, k.Saddr}] {
-			doomed = append(doomed, k)
+			doomed = append(doomed, flowRef{k, established})
 		}
 	})
 	if err != nil {
@@ -116,10 +148,15 @@ func (d *Datapath) FlushConntrackPorts(ps []Port) (int, error) {
 	return d.deleteFlows(doomed)
 }
 
-func (d *Datapath) deleteFlows(keys []bpf.ContainerCtKey) (int, error) {
+// deleteFlows deletes entries; the sweep frees their ring slots.
+func (d *Datapath) deleteFlows(refs []flowRef) (int, error) {
 	n := 0
-	for _, k := range keys {
-		if err := d.ct.Delete(k); err == nil {
+	for _, r := range refs {
+		m, k := d.ctNew, r.key
+		if r.established {
+			m = d.ct
+		}
+		if err := m.Delete(k); err == nil {
 			n++
 		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return n, fmt.Errorf("delete conntrack entry %d %v:%d -> %v:%d: %w", k.Proto, keyIP(k.Saddr), portKey(k.Sport), keyIP(k.Daddr), portKey(k.Dport), err)

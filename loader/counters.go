@@ -38,21 +38,57 @@ func (c Counters) DropTotal() uint64 {
 // dropReasons maps the C enum's values to names, read from the object's
 // BTF so that C stays the one place they are written.
 func (d *Datapath) dropReasons() (map[bpf.ContainerDropReason]string, error) {
+	return enumNames[bpf.ContainerDropReason](d, "drop_reason", "DROP_", uint64(bpf.ContainerDropReasonDROP_REASON_MAX))
+}
+
+// enumNames reads the names of a C enum's values below max from the
+// container object's BTF, without prefix.
+func enumNames[T ~uint32](d *Datapath, enum, prefix string, max uint64) (map[T]string, error) {
 	spec, err := d.containerSpec()
 	if err != nil {
 		return nil, err
 	}
 	var e *btf.Enum
-	if err := spec.Types.TypeByName("drop_reason", &e); err != nil {
-		return nil, fmt.Errorf("find enum drop_reason in BTF: %w", err)
+	if err := spec.Types.TypeByName(enum, &e); err != nil {
+		return nil, fmt.Errorf("find enum %s in BTF: %w", enum, err)
 	}
-	names := make(map[bpf.ContainerDropReason]string, len(e.Values))
+	names := make(map[T]string, len(e.Values))
 	for _, v := range e.Values {
-		if v.Value < uint64(bpf.ContainerDropReasonDROP_REASON_MAX) {
-			names[bpf.ContainerDropReason(v.Value)] = strings.TrimPrefix(v.Name, "DROP_")
+		if v.Value < max {
+			names[T(v.Value)] = strings.TrimPrefix(v.Name, prefix)
 		}
 	}
 	return names, nil
+}
+
+// ConntrackCounter is one of the instance's connection tracking counters
+// (enum ct_stat in bpf/lib/common.h), summed over CPUs.
+type ConntrackCounter struct {
+	Name  string // the C name without CT_STAT_, e.g. TABLE_FULL
+	Value uint64
+}
+
+// ConntrackCounters reads the instance-wide connection tracking counters,
+// in the C enum's order: flows started and confirmed, and every way a flow
+// can lose its state or fail to get one.
+func (d *Datapath) ConntrackCounters() ([]ConntrackCounter, error) {
+	names, err := enumNames[bpf.ContainerCtStat](d, "ct_stat", "CT_STAT_", uint64(bpf.ContainerCtStatCT_STAT_MAX))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ConntrackCounter, 0, len(names))
+	for s := bpf.ContainerCtStat(0); s < bpf.ContainerCtStatCT_STAT_MAX; s++ {
+		var perCPU []uint64
+		if err := d.ctStats.Lookup(s, &perCPU); err != nil {
+			return nil, fmt.Errorf("read conntrack counter %s: %w", names[s], err)
+		}
+		c := ConntrackCounter{Name: names[s]}
+		for _, n := range perCPU {
+			c.Value += n
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 var directions = map[bpf.ContainerDirection]string{

@@ -20,20 +20,24 @@ import (
 // Datapath is one instance's set of pinned maps plus the program specs
 // that are loaded per endpoint, per uplink and once for sockets.
 type Datapath struct {
-	dir       string
-	mode      AttachMode
-	spec      *ebpf.CollectionSpec // the container programs; it declares every map
-	maps      map[string]*ebpf.Map // every pinned map, by name
-	endpoints *ebpf.Map
-	epState   *ebpf.Map
-	stats     *ebpf.Map
-	drops     *ebpf.Map
-	ports     *ebpf.Map
-	ct        *ebpf.Map
-	uplinks   *ebpf.Map
-	hostIPs   *ebpf.Map
-	hostNetns *ebpf.Map
-	fresh     bool
+	dir         string
+	mode        AttachMode
+	spec        *ebpf.CollectionSpec // the container programs; it declares every map
+	maps        map[string]*ebpf.Map // every pinned map, by name
+	endpoints   *ebpf.Map
+	epState     *ebpf.Map
+	stats       *ebpf.Map
+	drops       *ebpf.Map
+	ports       *ebpf.Map
+	ct          *ebpf.Map // established flows
+	ctNew       *ebpf.Map // flows not confirmed yet
+	ctStats     *ebpf.Map
+	publishedAs *ebpf.Map
+	uplinks     *ebpf.Map
+	hostIPs     *ebpf.Map
+	hostNetns   *ebpf.Map
+	fresh       bool
+	unindexed   bool // bpfnet_published_as is new beside published ports
 }
 
 // Sizes are the map sizes an instance may choose; zero keeps the default.
@@ -68,6 +72,16 @@ func OpenSized(dir string, mode AttachMode, sizes Sizes) (*Datapath, error) {
 		}
 	}
 	d.assignMaps()
+	if err := d.initSweep(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if d.unindexed {
+		if err := d.indexPublished(); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -78,9 +92,30 @@ func (d *Datapath) assignMaps() {
 	d.drops = d.maps[bpf.ContainerMapBpfnetDrops]
 	d.ports = d.maps[bpf.ContainerMapBpfnetPorts]
 	d.ct = d.maps[bpf.ContainerMapBpfnetCt]
+	d.ctNew = d.maps[bpf.ContainerMapBpfnetCtNew]
+	d.ctStats = d.maps[bpf.ContainerMapBpfnetCtStats]
+	d.publishedAs = d.maps[bpf.ContainerMapBpfnetPublishedAs]
 	d.uplinks = d.maps[bpf.ContainerMapBpfnetUplinks]
 	d.hostIPs = d.maps[bpf.ContainerMapBpfnetHostIps]
 	d.hostNetns = d.maps[bpf.ContainerMapBpfnetHostNetns]
+}
+
+// initSweep tells the datapath the size of bpfnet_ct_ring, once: until it
+// knows, no flow is confirmed.
+func (d *Datapath) initSweep() error {
+	sweepMap, ring := d.maps[bpf.ContainerMapBpfnetCtSweep], d.maps[bpf.ContainerMapBpfnetCtRing]
+	var sw bpf.ContainerCtSweep
+	if err := sweepMap.Lookup(uint32(0), &sw); err != nil {
+		return fmt.Errorf("read conntrack sweep: %w", err)
+	}
+	if sw.Size == ring.MaxEntries() {
+		return nil
+	}
+	sw = bpf.ContainerCtSweep{Size: ring.MaxEntries()}
+	if err := sweepMap.Update(uint32(0), &sw, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("set conntrack sweep size: %w", err)
+	}
+	return nil
 }
 
 // liftMemlock removes RLIMIT_MEMLOCK where it limits BPF maps: kernels
@@ -120,6 +155,11 @@ var mapLayouts = map[string][2]any{
 	bpf.ContainerMapBpfnetDrops:         {bpf.ContainerDropKey{}, uint64(0)},
 	bpf.ContainerMapBpfnetPorts:         {bpf.ContainerPortKey{}, bpf.ContainerPortTarget{}},
 	bpf.ContainerMapBpfnetCt:            {bpf.ContainerCtKey{}, bpf.ContainerCtEntry{}},
+	bpf.ContainerMapBpfnetCtNew:         {bpf.ContainerCtKey{}, bpf.ContainerCtNewEntry{}},
+	bpf.ContainerMapBpfnetCtRing:        {uint32(0), bpf.ContainerCtKey{}},
+	bpf.ContainerMapBpfnetCtSweep:       {uint32(0), bpf.ContainerCtSweep{}},
+	bpf.ContainerMapBpfnetCtStats:       {bpf.ContainerCtStat(0), uint64(0)},
+	bpf.ContainerMapBpfnetPublishedAs:   {bpf.ContainerTargetKey{}, bpf.ContainerPublishedAs{}},
 	bpf.ContainerMapBpfnetFrags:         {bpf.ContainerFragKey{}, bpf.ContainerFragPorts{}},
 	bpf.ContainerMapBpfnetUplinks:       {uint32(0), bpf.ContainerUplinkInfo{}},
 	bpf.ContainerMapBpfnetHostIps:       {uint32(0), uint8(0)},
@@ -142,7 +182,23 @@ func (d *Datapath) openPinned() bool {
 			return false
 		}
 	}
+	// Before the two tables, bpfnet_ct was an LRU of the same layout.
+	if d.maps[bpf.ContainerMapBpfnetCt].Type() != ebpf.Hash {
+		d.Close()
+		return false
+	}
 	return true
+}
+
+// flowState are the maps that hold only flows, which an upgrade may
+// replace when their layout changed: the flows go, as with a flush (the
+// datapath never translates a flow it lost anew, see DROP_NO_FLOW).
+var flowState = map[string]bool{
+	bpf.ContainerMapBpfnetCt:      true,
+	bpf.ContainerMapBpfnetCtNew:   true,
+	bpf.ContainerMapBpfnetCtRing:  true,
+	bpf.ContainerMapBpfnetCtSweep: true,
+	bpf.ContainerMapBpfnetFrags:   true,
 }
 
 // createMaps creates and pins the maps that are missing, from the object.
@@ -152,14 +208,31 @@ func (d *Datapath) createMaps(sizes Sizes) error {
 		return err
 	}
 	spec := base.Copy()
-	if sizes.ConntrackEntries > 0 {
-		spec.Maps[bpf.ContainerMapBpfnetCt].MaxEntries = sizes.ConntrackEntries
+	// A pinned table keeps its size (one an upgrade replaces too); the
+	// ring has a slot per entry of it.
+	n := sizes.ConntrackEntries
+	if ct, err := ebpf.LoadPinnedMap(filepath.Join(d.dir, bpf.ContainerMapBpfnetCt), nil); err == nil {
+		n = ct.MaxEntries()
+		ct.Close()
 	}
+	if n > 0 {
+		spec.Maps[bpf.ContainerMapBpfnetCt].MaxEntries = n
+		spec.Maps[bpf.ContainerMapBpfnetCtRing].MaxEntries = n
+		spec.Maps[bpf.ContainerMapBpfnetCtNew].MaxEntries = max(n/uint32(bpf.ContainerLimitsCT_NEW_SHARE), uint32(bpf.ContainerLimitsCT_NEW_MIN))
+	}
+	_, err = os.Stat(filepath.Join(d.dir, bpf.ContainerMapBpfnetPublishedAs))
+	newPublishedAs := errors.Is(err, os.ErrNotExist)
 	for name, ms := range spec.Maps {
 		if ms.Pinning != ebpf.PinByName {
 			continue // .rodata and friends belong to each loaded program
 		}
 		m, err := ebpf.NewMapWithOptions(ms, ebpf.MapOptions{PinPath: d.dir})
+		if errors.Is(err, ebpf.ErrMapIncompatible) && flowState[name] {
+			if err := os.Remove(filepath.Join(d.dir, name)); err != nil {
+				return fmt.Errorf("replace map %s of another layout in %s: %w", name, d.dir, err)
+			}
+			m, err = ebpf.NewMapWithOptions(ms, ebpf.MapOptions{PinPath: d.dir})
+		}
 		if errors.Is(err, ebpf.ErrMapIncompatible) {
 			return fmt.Errorf("pinned map %s in %s has another layout or size (left by another bpfnet version or --conntrack-entries? run 'bpfnet system reset'): %w", name, d.dir, err)
 		}
@@ -168,6 +241,7 @@ func (d *Datapath) createMaps(sizes Sizes) error {
 		}
 		d.maps[name] = m
 	}
+	d.unindexed = newPublishedAs && !d.fresh
 	return nil
 }
 

@@ -14,6 +14,10 @@ import (
 	"github.com/bpfnet/bpfnet/bpf"
 )
 
+// FirstEndpointSlot is the lowest counters row an endpoint may take: the
+// rows below count what belongs to no endpoint (enum slots).
+const FirstEndpointSlot = uint32(bpf.ContainerSlotsFIRST_ENDPOINT_SLOT)
+
 // Endpoint is what the datapath knows of one container interface.
 type Endpoint struct {
 	Slot           uint32 // row in the counters, unique in the instance
@@ -100,6 +104,8 @@ func (ep Endpoint) validate(max uint32) error {
 		return fmt.Errorf("endpoint %v: MAC addresses must be 6 bytes", ep.IP)
 	case ep.Slot >= max:
 		return fmt.Errorf("endpoint %v: slot %d beyond the %d the maps hold", ep.IP, ep.Slot, max)
+	case ep.Slot < FirstEndpointSlot:
+		return fmt.Errorf("endpoint %v: slot %d is the host's; endpoints start at %d", ep.IP, ep.Slot, FirstEndpointSlot)
 	}
 	return nil
 }

@@ -167,10 +167,10 @@ func tcxLinkOn(pin string, ifindex int) bool {
 // which stale is true (as source, destination or translation), in one
 // pass, and returns how many went.
 func (d *Datapath) FlushConntrackMatching(stale func(netip.Addr) bool) (int, error) {
-	var doomed []bpf.ContainerCtKey
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+	var doomed []flowRef
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
 		if stale(keyIP(k.Saddr)) || stale(keyIP(k.Daddr)) || (e.NatAddr != 0 && stale(keyIP(e.NatAddr))) {
-			doomed = append(doomed, k)
+			doomed = append(doomed, flowRef{k, established})
 		}
 	})
 	if err != nil {
@@ -204,7 +204,7 @@ func (d *Datapath) ForgetSlot(slot uint32) error {
 // delete.
 func (d *Datapath) CountConntrackMatching(stale func(netip.Addr) bool) (int, error) {
 	n := 0
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry) {
+	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, _ bool) {
 		if stale(keyIP(k.Saddr)) || stale(keyIP(k.Daddr)) || (e.NatAddr != 0 && stale(keyIP(e.NatAddr))) {
 			n++
 		}

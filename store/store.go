@@ -32,8 +32,9 @@ type Store interface {
 	UsedIPs(networkID string) (map[netip.Addr]bool, error)
 	// NetworkContainers is the IDs of the containers on a network.
 	NetworkContainers(networkID string) ([]string, error)
-	// FreeSlot is the lowest endpoint slot from 1 below max no endpoint holds.
-	FreeSlot(max uint32) (slot uint32, ok bool, err error)
+	// FreeSlot is the lowest endpoint slot from first below max that no
+	// endpoint holds.
+	FreeSlot(first, max uint32) (slot uint32, ok bool, err error)
 	// Ports is a container's published ports.
 	Ports(containerID string) ([]ports.Mapping, error)
 	// HasPorts tells whether a container publishes ports.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 
 /* Sizes of the instance-wide maps. Go reads them back from the map specs:
  * endpoint slots are allocated below bpfnet_stats' max_entries. */
@@ -15,6 +16,26 @@ enum limits {
 	MAX_PORTS = 65536,        /* published ports, all containers */
 	MAX_UPLINKS = 64,
 	DEFAULT_CT_ENTRIES = 131072, /* the loader may size bpfnet_ct otherwise */
+	/* bpfnet_ct_new holds 1/CT_NEW_SHARE of bpfnet_ct's entries, at least CT_NEW_MIN. */
+	CT_NEW_SHARE = 4,
+	CT_NEW_MIN = 64,
+	DEFAULT_CT_NEW_ENTRIES = DEFAULT_CT_ENTRIES / CT_NEW_SHARE,
+};
+
+/* Source ports (and ICMP echo identifiers) for masquerade: outside the
+ * kernel's default ephemeral range (32768-60999), so a masqueraded flow
+ * never takes a tuple a host socket holds. */
+enum masquerade_range {
+	SNAT_PORT_FIRST = 61000,
+	SNAT_PORT_LAST = 65535,
+	SNAT_PORT_COUNT = SNAT_PORT_LAST - SNAT_PORT_FIRST + 1,
+};
+
+/* Rows of bpfnet_stats and the drop counters: the host's (drops that
+ * belong to no endpoint), then the endpoints'. */
+enum slots {
+	HOST_SLOT = 0,
+	FIRST_ENDPOINT_SLOT = 1,
 };
 
 /* Why a packet was dropped. Names are shown by `bpfnet stats`, read from BTF. */
@@ -33,6 +54,11 @@ enum drop_reason {
 	DROP_NAT_NO_PORT,         /* masquerade found no free source port */
 	DROP_CT_INSERT,           /* a connection tracking entry could not be stored */
 	DROP_FIB_LOOKUP,          /* no route from the host for a masqueraded flow */
+	DROP_VLAN,                /* an 802.1Q or 802.1ad tag: containers send untagged frames */
+	DROP_NO_FLOW,             /* a TCP segment of a flow with no state (flushed, expired): never
+				   * translated as a new flow; the peer's retransmission or a reset follows */
+	DROP_UNTRANSLATABLE,      /* would leave through an uplink untranslated (a protocol or a
+				   * fragment the NAT cannot translate) */
 	DROP_REASON_MAX,
 };
 
@@ -128,6 +154,24 @@ struct port_target {
 	__u8 pad[2];
 };
 
+/* Key of bpfnet_published_as: a container address and port that published
+ * ports lead to. */
+struct target_key {
+	__u32 ip;
+	__u16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* Value of bpfnet_published_as: the host address and port a container's
+ * port is published on, so that a reply from it whose flow lost its state
+ * (a flush, an upgrade) gets its translation back from the port map. */
+struct published_as {
+	__u32 host_ip;    /* 0: every address (the uplink's is used) */
+	__u16 host_port;  /* 0: unknown (after one of several mappings went) */
+	__u16 mappings;   /* published ports that lead here: only 1 is unambiguous */
+};
+
 /* Key of bpfnet_ct: a packet's 5-tuple as the datapath sees it at the
  * point of lookup. */
 struct ct_key {
@@ -155,15 +199,55 @@ struct frag_ports {
 	__u16 dport;
 };
 
-/* Value of bpfnet_ct. */
+/* Bits of ct_entry.flags. */
+enum ct_flags {
+	CT_SEEN_REPLY = 1 << 0, /* the reply direction has sent (bpfnet_ct_new) */
+};
+
+/* Value of bpfnet_ct (established flows) and head of bpfnet_ct_new's. */
 struct ct_entry {
 	__u64 expires;    /* bpf_ktime_get_ns() deadline; past it the entry is free */
 	__u32 nat_addr;
 	__u16 nat_port;
 	__u8 closing;     /* a TCP FIN or RST was seen: short timeout */
-	__u8 pad;
+	__u8 flags;       /* enum ct_flags */
 	enum ct_kind kind;
 	__u32 ifindex;    /* CT_DNAT_REPLY: the uplink the flow came in on (0: hairpin), for listings */
+};
+
+/* Value of bpfnet_ct_new: a flow that is not confirmed yet. For TCP, the
+ * sequence space the reply direction has sent, which the originator's ACK
+ * must fall in to confirm the flow: a sender of forged SYNs never sees
+ * the reply, so it cannot move its flows into bpfnet_ct. */
+struct ct_new_entry {
+	struct ct_entry e;
+	__u32 reply_seq;  /* first sequence number the reply sent */
+	__u32 reply_end;  /* one past the last */
+};
+
+/* Value of bpfnet_ct_sweep (one entry): the hand that walks
+ * bpfnet_ct_ring, which holds the key of every entry bpfnet_ct admitted.
+ * A slot is reused only when its entry has expired or is gone, so an
+ * established entry is never evicted. */
+struct ct_sweep {
+	struct bpf_spin_lock lock;
+	__u32 size;       /* slots of bpfnet_ct_ring (= entries of bpfnet_ct); set by the loader */
+	__u64 hand;
+};
+
+/* Instance-wide connection tracking counters (bpfnet_ct_stats, per CPU),
+ * indexed by this enum. Names are read from BTF, as drop reasons are. */
+enum ct_stat {
+	CT_STAT_NEW = 0,       /* a flow entered bpfnet_ct_new */
+	CT_STAT_CONFIRMED,     /* a flow moved to bpfnet_ct: established */
+	CT_STAT_RECLAIMED,     /* the sweep freed an expired established entry */
+	CT_STAT_TABLE_FULL,    /* a flow stayed unconfirmed: the slots the sweep tried held live flows */
+	CT_STAT_INSERT_FAILED, /* a map update failed */
+	CT_STAT_NO_FLOW,       /* a reply or mid-flow packet found no entry: its flow's state is gone
+				* (flushed, expired, evicted from bpfnet_ct_new) or it is forged */
+	CT_STAT_RESTORED,      /* a published port's reply found no entry: translated from the port
+				* map (bpfnet_published_as), its flow started over */
+	CT_STAT_MAX,
 };
 
 /* Value of bpfnet_uplinks, keyed by ifindex: devices whose traffic is

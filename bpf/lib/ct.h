@@ -1,23 +1,29 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Connection tracking for NAT: one LRU entry per direction that needs a
- * rewrite, with timeouts that suit TCP and UDP. */
+/* Connection tracking for NAT: one entry per direction that needs a
+ * rewrite, in two tables.
+ *
+ * A flow starts in bpfnet_ct_new (an LRU) and moves to bpfnet_ct when it
+ * is confirmed: TCP when the originator acknowledges what the reply
+ * direction sent (the handshake's last ACK; a sender of forged SYNs never
+ * sees the SYN-ACK), UDP and ICMP echo when a reply comes. bpfnet_ct is a
+ * hash that evicts nothing: each entry it admits takes a slot of
+ * bpfnet_ct_ring, and a slot is reused only when the sweep hand finds its
+ * entry expired or gone. When every slot the hand tries holds a live flow,
+ * the table is full: the new flow stays unconfirmed and is counted.
+ * Established flows are found with one lookup, as before. */
 #pragma once
 
 #include <linux/bpf.h>
 #include <linux/in.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
-#include <linux/tcp.h>
-#include <linux/udp.h>
-#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
-#include "eth.h"
+#include "flow.h"
 
 #define SEC_NS 1000000000ULL
 
-/* Timeouts as Cilium sets them: an established TCP flow lives long, a
- * closing one or a UDP flow briefly unless traffic refreshes it. */
+/* Timeouts as Cilium sets them: an established TCP flow lives long, an
+ * unconfirmed or closing one or a UDP flow briefly unless traffic
+ * refreshes it. */
 enum ct_timeout {
 	CT_TCP_LIFETIME = 21600,
 	CT_TCP_CLOSING = 10,
@@ -25,124 +31,16 @@ enum ct_timeout {
 	CT_UDP_LIFETIME = 60,
 };
 
-/* flow is a TCP or UDP packet's tuple and where its ports sit. */
-struct flow {
-	struct ct_key key; /* as on the wire: saddr/daddr/sport/dport */
-	__u32 l4_off;      /* offset of the TCP/UDP header */
-	__u16 tot_len;     /* the IPv4 header's, host byte order */
-	__u8 tos;
-	__u8 ttl;
-	__u8 tcp_flags;    /* the 13th byte of the TCP header: FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10 */
-	__u8 no_l4;        /* a fragment after the first: ports from bpfnet_frags, no L4 header here */
-};
+/* Slots of bpfnet_ct_ring the sweep hand tries per admission. */
+enum { CT_SWEEP_TRIES = 8 };
 
-enum {
-	TCP_FIN = 0x01,
-	TCP_SYN = 0x02,
-	TCP_RST = 0x04,
-	TCP_ACK = 0x10,
-	TCP_FLAGS_OFF = 13,
-	L4_PORTS_LEN = 4,
-};
-
-/* ICMP echo is tracked like a port protocol: the identifier is the
- * requester's port, the responder's is 0. */
-enum {
-	ICMP_ECHOREPLY = 0,
-	ICMP_ECHO = 8,
-	ICMP_ID_OFF = 4,
-	ICMP_HDR_LEN = 8,
-};
-
-enum {
-	IP_MF = 0x2000,
-	IP_OFFSET = 0x1fff,
-};
-
-/* frag_key_of is the bpfnet_frags key of the datagram f belongs to. */
-static __always_inline struct frag_key frag_key_of(const struct flow *f, __u16 id)
+static __always_inline void ct_count(enum ct_stat stat)
 {
-	struct frag_key k = { .saddr = f->key.saddr, .daddr = f->key.daddr, .id = id, .proto = f->key.proto };
+	__u32 key = stat;
+	__u64 *n = bpf_map_lookup_elem(&bpfnet_ct_stats, &key);
 
-	return k;
-}
-
-/* parse_flow fills f from the IPv4 header at ip (after Ethernet). It
- * returns 0 for TCP, UDP and ICMP echo, -1 for anything NAT leaves alone.
- * A datagram in fragments is one flow: its first fragment carries the
- * ports and records them in bpfnet_frags, where the later ones find them
- * (as Cilium's fragment tracking; a later fragment that overtakes the
- * first is not translated). It may pull data: packet pointers taken
- * before are invalid. */
-static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, struct flow *f)
-{
-	struct frag_ports *fp;
-	__u16 frag, id;
-	__u8 *l4;
-	void *data;
-
-	if (ip->ihl != 5)
-		return -1; /* options: not translated */
-	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP && ip->protocol != IPPROTO_ICMP)
-		return -1;
-	__builtin_memset(f, 0, sizeof(*f)); /* the key's padding is hashed too */
-	f->key.saddr = ip->saddr;
-	f->key.daddr = ip->daddr;
-	f->key.proto = ip->protocol;
-	f->tos = ip->tos;
-	f->ttl = ip->ttl;
-	f->tot_len = bpf_ntohs(ip->tot_len);
-	f->l4_off = sizeof(struct ethhdr) + sizeof(*ip);
-	frag = bpf_ntohs(ip->frag_off);
-	id = ip->id; /* read now: pulling data below invalidates ip */
-	if (frag & IP_OFFSET) {
-		struct frag_key fk = frag_key_of(f, id);
-
-		fp = bpf_map_lookup_elem(&bpfnet_frags, &fk);
-		if (!fp)
-			return -1;
-		f->key.sport = fp->sport;
-		f->key.dport = fp->dport;
-		f->no_l4 = 1;
-		return 0;
-	}
-	switch (f->key.proto) {
-	case IPPROTO_TCP:
-		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + TCP_FLAGS_OFF + 1);
-		if (!data)
-			return -1;
-		l4 = data + sizeof(struct ethhdr) + sizeof(*ip);
-		f->tcp_flags = l4[TCP_FLAGS_OFF];
-		f->key.sport = *(__u16 *)l4;
-		f->key.dport = *(__u16 *)(l4 + 2);
-		break;
-	case IPPROTO_UDP:
-		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + L4_PORTS_LEN);
-		if (!data)
-			return -1;
-		l4 = data + sizeof(struct ethhdr) + sizeof(*ip);
-		f->key.sport = *(__u16 *)l4;
-		f->key.dport = *(__u16 *)(l4 + 2);
-		break;
-	default:
-		data = frame(skb, sizeof(struct ethhdr) + sizeof(*ip) + ICMP_HDR_LEN);
-		if (!data)
-			return -1;
-		l4 = data + sizeof(struct ethhdr) + sizeof(*ip);
-		if (l4[0] == ICMP_ECHO)
-			f->key.sport = *(__u16 *)(l4 + ICMP_ID_OFF);
-		else if (l4[0] == ICMP_ECHOREPLY)
-			f->key.dport = *(__u16 *)(l4 + ICMP_ID_OFF);
-		else
-			return -1; /* errors: lib/icmp.h */
-	}
-	if (frag & IP_MF) {
-		struct frag_key fk = frag_key_of(f, id);
-		struct frag_ports ports = { .sport = f->key.sport, .dport = f->key.dport };
-
-		bpf_map_update_elem(&bpfnet_frags, &fk, &ports, BPF_ANY);
-	}
-	return 0;
+	if (n)
+		*n += 1;
 }
 
 /* The tuple of the other direction. */
@@ -155,62 +53,265 @@ static __always_inline struct ct_key ct_reverse(const struct ct_key *k)
 	return r;
 }
 
-static __always_inline __u64 ct_lifetime(const struct flow *f, __u8 closing)
+/* ct_partner is the key of the other entry of a masqueraded flow. */
+static __always_inline struct ct_key ct_partner(const struct ct_key *k, const struct ct_entry *e)
+{
+	struct ct_key p = { .proto = k->proto };
+
+	if (e->kind == CT_SNAT_ORIG) {
+		p.saddr = k->daddr;
+		p.sport = k->dport;
+		p.daddr = e->nat_addr;
+		p.dport = e->nat_port;
+	} else {
+		p.saddr = e->nat_addr;
+		p.sport = e->nat_port;
+		p.daddr = k->saddr;
+		p.dport = k->sport;
+	}
+	return p;
+}
+
+static __always_inline __u64 ct_lifetime(const struct flow *f, __u8 closing, int established)
 {
 	if (f->key.proto != IPPROTO_TCP)
 		return CT_UDP_LIFETIME * SEC_NS; /* UDP and ICMP echo */
 	if (closing)
 		return CT_TCP_CLOSING * SEC_NS;
-	if ((f->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-		return CT_TCP_SYN * SEC_NS;
-	return CT_TCP_LIFETIME * SEC_NS;
+	return (established ? CT_TCP_LIFETIME : CT_TCP_SYN) * SEC_NS;
 }
 
-/* ct_lookup returns the live entry for key, refreshed by this packet. */
-static __always_inline struct ct_entry *ct_lookup(const struct ct_key *key, const struct flow *f, __u64 now)
+/* ct_touch refreshes e for a packet of its flow. */
+static __always_inline void ct_touch(struct ct_entry *e, const struct flow *f, __u64 now, int established)
+{
+	if (f->tcp_flags & (TCP_FIN | TCP_RST))
+		e->closing = 1;
+	e->expires = now + ct_lifetime(f, e->closing, established);
+}
+
+/* ct_admit stores e under key in bpfnet_ct, in a ring slot the sweep hand
+ * finds free or holding an expired entry, which it deletes. -1: full. */
+static __always_inline int ct_admit(const struct ct_key *key, const struct ct_entry *e, __u64 now)
+{
+	__u32 zero = 0, slot;
+	struct ct_sweep *s = bpf_map_lookup_elem(&bpfnet_ct_sweep, &zero);
+	struct ct_entry *old;
+	struct ct_key *k;
+
+	if (!s || !s->size)
+		return -1;
+	for (int i = 0; i < CT_SWEEP_TRIES; i++) {
+		bpf_spin_lock(&s->lock);
+		slot = s->hand % s->size;
+		s->hand++;
+		bpf_spin_unlock(&s->lock);
+		k = bpf_map_lookup_elem(&bpfnet_ct_ring, &slot);
+		if (!k)
+			return -1;
+		old = bpf_map_lookup_elem(&bpfnet_ct, k);
+		if (old && old->expires >= now)
+			continue;
+		if (old) {
+			bpf_map_delete_elem(&bpfnet_ct, k);
+			ct_count(CT_STAT_RECLAIMED);
+		}
+		*k = *key;
+		if (bpf_map_update_elem(&bpfnet_ct, key, e, BPF_ANY)) {
+			ct_count(CT_STAT_INSERT_FAILED);
+			return -1;
+		}
+		return 0;
+	}
+	ct_count(CT_STAT_TABLE_FULL);
+	return -1;
+}
+
+/* ct_confirm moves h (and a masqueraded flow's other entry) from
+ * bpfnet_ct_new to bpfnet_ct. A full table leaves the flow where it is,
+ * working and unconfirmed: a later packet tries again. */
+static __always_inline void ct_confirm(const struct ct_key *key, struct ct_new_entry *h, const struct flow *f, __u64 now)
+{
+	struct ct_entry e = h->e;
+	struct ct_new_entry *p;
+	struct ct_key pk;
+
+	e.flags = 0;
+	e.expires = now + ct_lifetime(f, e.closing, 1);
+	if (e.kind == CT_SNAT_ORIG || e.kind == CT_SNAT_REPLY) {
+		pk = ct_partner(key, &e);
+		p = bpf_map_lookup_elem(&bpfnet_ct_new, &pk);
+		if (p) {
+			struct ct_entry pe = p->e;
+
+			pe.flags = 0;
+			pe.expires = e.expires;
+			if (ct_admit(&pk, &pe, now))
+				return;
+			bpf_map_delete_elem(&bpfnet_ct_new, &pk);
+		}
+	}
+	if (ct_admit(key, &e, now))
+		return;
+	bpf_map_delete_elem(&bpfnet_ct_new, key);
+	ct_count(CT_STAT_CONFIRMED);
+}
+
+/* ct_acks_reply: f, from the originator, acknowledges sequence space the
+ * reply direction recorded in r sent. */
+static __always_inline int ct_acks_reply(const struct flow *f, const struct ct_new_entry *r)
+{
+	if (!(r->e.flags & CT_SEEN_REPLY))
+		return 0;
+	if (f->key.proto != IPPROTO_TCP)
+		return 1;
+	if ((f->tcp_flags & (TCP_ACK | TCP_SYN | TCP_RST)) != TCP_ACK)
+		return 0;
+	return f->ack - r->reply_seq - 1 < r->reply_end - r->reply_seq;
+}
+
+/* ct_new_origin: a packet of the originator of h's flow. */
+static __always_inline void ct_new_origin(const struct ct_key *key, struct ct_new_entry *h, const struct flow *f, __u64 now)
+{
+	struct ct_new_entry *r = h;
+
+	ct_touch(&h->e, f, now, 0);
+	if (h->e.kind == CT_SNAT_ORIG) {
+		struct ct_key pk = ct_partner(key, &h->e);
+
+		r = bpf_map_lookup_elem(&bpfnet_ct_new, &pk);
+		if (!r)
+			return;
+	}
+	if (ct_acks_reply(f, r))
+		ct_confirm(key, h, f, now);
+}
+
+/* ct_new_reply: a packet of the reply direction of h's flow. TCP records
+ * the sequence space it sends; anything else confirms the flow. */
+static __always_inline void ct_new_reply(const struct ct_key *key, struct ct_new_entry *h, const struct flow *f, __u64 now)
+{
+	__u32 end = f->seq + f->seq_len;
+
+	ct_touch(&h->e, f, now, 0);
+	if (f->key.proto != IPPROTO_TCP) {
+		ct_confirm(key, h, f, now);
+		return;
+	}
+	if (!(h->e.flags & CT_SEEN_REPLY)) {
+		h->reply_seq = f->seq;
+		h->reply_end = end;
+		h->e.flags |= CT_SEEN_REPLY;
+	} else if ((__s32)(end - h->reply_end) > 0) {
+		h->reply_end = end;
+	}
+}
+
+/* ct_established finds the live entry of bpfnet_ct for the packet's own
+ * tuple, refreshed, and copies it to out: the one lookup of an
+ * established flow's packets. */
+static __always_inline int ct_established(const struct ct_key *key, const struct flow *f, __u64 now, struct ct_entry *out)
 {
 	struct ct_entry *e = bpf_map_lookup_elem(&bpfnet_ct, key);
 
 	if (!e || e->expires < now)
-		return NULL;
-	if (f->tcp_flags & (TCP_FIN | TCP_RST))
-		e->closing = 1;
-	e->expires = now + ct_lifetime(f, e->closing);
-	return e;
+		return 0;
+	ct_touch(e, f, now, 1);
+	*out = *e;
+	return 1;
 }
 
-/* ct_live returns the entry for key if it has not expired, untouched: an
+/* ct_unconfirmed is ct_established for bpfnet_ct_new; the packet may
+ * confirm the flow. */
+static __always_inline int ct_unconfirmed(const struct ct_key *key, const struct flow *f, __u64 now, struct ct_entry *out)
+{
+	struct ct_new_entry *h = bpf_map_lookup_elem(&bpfnet_ct_new, key);
+
+	if (!h || h->e.expires < now)
+		return 0;
+	*out = h->e; /* before ct_confirm frees h */
+	if (h->e.kind == CT_SNAT_ORIG)
+		ct_new_origin(key, h, f, now);
+	else
+		ct_new_reply(key, h, f, now);
+	return 1;
+}
+
+/* ct_lookup is ct_established, then ct_unconfirmed. */
+static __always_inline int ct_lookup(const struct ct_key *key, const struct flow *f, __u64 now, struct ct_entry *out)
+{
+	return ct_established(key, f, now, out) || ct_unconfirmed(key, f, now, out);
+}
+
+/* ct_peek finds the live entry for key in either table, untouched: an
  * ICMP error is no sign of life of the flow it is about. */
-static __always_inline struct ct_entry *ct_live(const struct ct_key *key)
+static __always_inline int ct_peek(const struct ct_key *key, struct ct_entry *out)
 {
+	__u64 now = bpf_ktime_get_ns();
 	struct ct_entry *e = bpf_map_lookup_elem(&bpfnet_ct, key);
+	struct ct_new_entry *h;
 
-	return e && e->expires >= bpf_ktime_get_ns() ? e : NULL;
+	if (e && e->expires >= now) {
+		*out = *e;
+		return 1;
+	}
+	h = bpf_map_lookup_elem(&bpfnet_ct_new, key);
+	if (h && h->e.expires >= now) {
+		*out = h->e;
+		return 1;
+	}
+	return 0;
 }
 
-/* ct_store writes an entry for key. flags is BPF_ANY or BPF_NOEXIST. */
-static __always_inline int ct_store(const struct ct_key *key, const struct flow *f, __u64 now,
-				    enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex, __u64 flags)
+/* ct_create starts a flow in bpfnet_ct_new: key's entry says kind and
+ * nat_addr:nat_port. */
+static __always_inline int ct_create(const struct ct_key *key, const struct flow *f, __u64 now,
+				     enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex)
 {
-	struct ct_entry e = {
-		.nat_addr = nat_addr, .nat_port = nat_port, .kind = kind, .ifindex = ifindex,
-		.closing = !!(f->tcp_flags & (TCP_FIN | TCP_RST)),
+	struct ct_new_entry h = {
+		.e = {
+			.nat_addr = nat_addr, .nat_port = nat_port, .kind = kind, .ifindex = ifindex,
+			.closing = !!(f->tcp_flags & (TCP_FIN | TCP_RST)),
+		},
 	};
 
-	e.expires = now + ct_lifetime(f, e.closing);
-	return bpf_map_update_elem(&bpfnet_ct, key, &e, flags);
+	h.e.expires = now + ct_lifetime(f, h.e.closing, 0);
+	if (bpf_map_update_elem(&bpfnet_ct_new, key, &h, BPF_ANY)) {
+		ct_count(CT_STAT_INSERT_FAILED);
+		return -1;
+	}
+	ct_count(CT_STAT_NEW);
+	return 0;
 }
 
-/* ct_keep makes key's entry say kind, nat_addr:nat_port and ifindex: an
- * entry that already does is only refreshed in place. Writing it again for
- * every packet would take a new LRU node and a lock each time, and forget
- * that the flow is closing. */
+static __always_inline int ct_says(const struct ct_entry *e, enum ct_kind kind, __u32 nat_addr, __u16 nat_port)
+{
+	return e->kind == kind && e->nat_addr == nat_addr && e->nat_port == nat_port;
+}
+
+/* ct_keep is for the originator's packets of a flow whose entry key says
+ * kind and nat_addr:nat_port: an entry that does is refreshed in place
+ * (one lookup when established), one that says otherwise is stale and
+ * the flow starts over, unconfirmed. Writing the entry again for every
+ * packet would take a lock each time and forget that the flow closes. */
 static __always_inline int ct_keep(const struct ct_key *key, const struct flow *f, __u64 now,
 				   enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex)
 {
-	struct ct_entry *e = ct_lookup(key, f, now);
+	struct ct_entry *e = bpf_map_lookup_elem(&bpfnet_ct, key);
+	struct ct_new_entry *h;
 
-	if (e && e->kind == kind && e->nat_addr == nat_addr && e->nat_port == nat_port && e->ifindex == ifindex)
+	if (e && e->expires >= now) {
+		if (ct_says(e, kind, nat_addr, nat_port)) {
+			ct_touch(e, f, now, 1);
+			if (e->ifindex != ifindex)
+				e->ifindex = ifindex;
+			return 0;
+		}
+		bpf_map_delete_elem(&bpfnet_ct, key);
+	}
+	h = bpf_map_lookup_elem(&bpfnet_ct_new, key);
+	if (h && h->e.expires >= now && ct_says(&h->e, kind, nat_addr, nat_port)) {
+		ct_new_origin(key, h, f, now);
 		return 0;
-	return ct_store(key, f, now, kind, nat_addr, nat_port, ifindex, BPF_ANY);
+	}
+	return ct_create(key, f, now, kind, nat_addr, nat_port, ifindex);
 }

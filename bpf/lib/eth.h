@@ -31,6 +31,16 @@ static __always_inline void *frame(struct __sk_buff *skb, __u32 len)
 	return data;
 }
 
+/* frame_end is skb->data_end, loaded where it is used: a copy clang kept
+ * in a register may reach the verifier zero-extended, as no packet end. */
+static __always_inline void *frame_end(struct __sk_buff *skb)
+{
+	void *end;
+
+	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(end) : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, data_end)));
+	return end;
+}
+
 static __always_inline int mac_equal(const __u8 *a, const volatile __u8 *b)
 {
 	return *(const __u32 *)a == *(const volatile __u32 *)b &&

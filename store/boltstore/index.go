@@ -176,13 +176,13 @@ func (s *Store) NetworkContainers(networkID string) ([]string, error) {
 	return ids, err
 }
 
-// FreeSlot is the lowest endpoint slot from 1 below max that no endpoint
-// holds, found by walking the slot index to its first gap.
-func (s *Store) FreeSlot(max uint32) (uint32, bool, error) {
-	slot := uint32(1)
+// FreeSlot is the lowest endpoint slot from first below max that no
+// endpoint holds, found by walking the slot index to its first gap.
+func (s *Store) FreeSlot(first, max uint32) (uint32, bool, error) {
+	slot := first
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEndpointSlots).Cursor()
-		for k, _ := c.Seek(slotKey(1)); k != nil && len(k) == 4 && binary.BigEndian.Uint32(k) == slot; k, _ = c.Next() {
+		for k, _ := c.Seek(slotKey(first)); k != nil && len(k) == 4 && binary.BigEndian.Uint32(k) == slot; k, _ = c.Next() {
 			slot++
 		}
 		return nil

@@ -51,7 +51,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if used, err := s.UsedIPs(n1); err != nil || !used[c.Endpoints[0].IP] {
 		t.Errorf("address index: %v, %v", used, err)
 	}
-	if slot, ok, err := s.FreeSlot(10); err != nil || !ok || slot != 1 {
+	if slot, ok, err := s.FreeSlot(1, 10); err != nil || !ok || slot != 1 {
 		t.Errorf("free slot: %d, %v, %v; want 1 (3 is taken)", slot, ok, err)
 	}
 	if err := s.Apply(store.Change{DeleteContainers: []string{c1}, DeleteNetworks: []string{n1}}); err != nil {

@@ -36,8 +36,8 @@ func TestConntrackAPI(t *testing.T) {
 	want := []loader.Flow{
 		{Proto: protoTCP, Src: ap(epA.IP, 80), Dst: toA.src, Kind: "dnat-reply", NAT: toA.dst, ExpiresIn: ctSYN, UplinkIfindex: loIfindex},
 		{Proto: protoUDP, Src: ap(epB.IP, 53), Dst: toB.src, Kind: "dnat-reply", NAT: toB.dst, ExpiresIn: ctUDP, UplinkIfindex: loIfindex},
-		{Proto: protoTCP, Src: ap(epA.IP, 50000), Dst: ap(elsewhere, 443), Kind: "snat-orig", NAT: nat, Closing: true, ExpiresIn: ctClosing},
-		{Proto: protoTCP, Src: ap(elsewhere, 443), Dst: nat, Kind: "snat-reply", NAT: ap(epA.IP, 50000), Closing: true, ExpiresIn: ctClosing},
+		{Proto: protoTCP, Src: ap(epA.IP, 50000), Dst: ap(elsewhere, 443), Kind: "snat-orig", NAT: nat, Closing: true, Established: true, ExpiresIn: ctClosing},
+		{Proto: protoTCP, Src: ap(elsewhere, 443), Dst: nat, Kind: "snat-reply", NAT: ap(epA.IP, 50000), Closing: true, Established: true, ExpiresIn: ctClosing},
 	}
 	checkFlows(t, flows, want)
 
@@ -58,8 +58,8 @@ func TestConntrackAPI(t *testing.T) {
 	// A is in the DNAT entry's and the SNAT entries' tuples, and the SNAT
 	// reply's translation.
 	flush(epA.IP, 3)
-	f.checkCT(t, ctFlow{proto: protoUDP, src: ap(epB.IP, 53), dst: toB.src, kind: dnatReply, nat: toB.dst,
-		ifindex: loIfindex, life: ctUDP}, expired)
+	f.checkCT(t, pending(ctFlow{proto: protoUDP, src: ap(epB.IP, 53), dst: toB.src, kind: dnatReply, nat: toB.dst,
+		ifindex: loIfindex, life: ctUDP}), expired)
 	flush(client, 1)
 	f.checkCT(t, expired)
 	flush(netip.Addr{}, 1)
@@ -128,7 +128,9 @@ func TestConntrackExpired(t *testing.T) {
 		f.putCT(t, stale)
 		out := check(t, f.uplink, syn.frame(), verdictRedirect)
 		checkFrame(t, out, *delivered(syn, epA, 80))
-		f.checkCT(t, dnatEntry(syn, epA, 80, loIfindex, ctSYN))
+		// The stale entry is expired: the sweep reclaims it; the flow
+		// starts unconfirmed.
+		f.checkCT(t, stale, pending(dnatEntry(syn, epA, 80, loIfindex, ctSYN)))
 		flows, err := f.d.Conntrack()
 		if err != nil {
 			t.Fatal(err)

@@ -17,6 +17,8 @@ const (
 	tcpRST = 0x04
 	tcpACK = 0x10
 
+	tcpSeq = 0x01020304 // sequence number of every segment unless a test sets one
+
 	ipv4Len = 20
 	tcpLen  = 20
 	udpLen  = 8
@@ -32,7 +34,8 @@ type packet struct {
 	proto          uint8 // protoTCP or protoUDP
 	ttl            uint8 // 0: 64, as ipv4 sets it
 	tcpFlags       uint8
-	noUDPChecksum  bool // UDP without a checksum (0), legal in IPv4
+	seq, ack       uint32 // TCP; 0: the numbers tcpSegment writes
+	noUDPChecksum  bool   // UDP without a checksum (0), legal in IPv4
 }
 
 var l4Payload = []byte("bpfnet nat test")
@@ -41,6 +44,12 @@ func (p packet) frame() []byte {
 	var seg []byte
 	if p.proto == protoTCP {
 		seg = tcpSegment(p.src.Port(), p.dst.Port(), p.tcpFlags, l4Payload)
+		if p.seq != 0 {
+			binary.BigEndian.PutUint32(seg[4:8], p.seq)
+		}
+		if p.ack != 0 {
+			binary.BigEndian.PutUint32(seg[8:12], p.ack)
+		}
 	} else {
 		seg = udp(p.src.Port(), p.dst.Port(), l4Payload)
 	}
@@ -67,12 +76,27 @@ func (p packet) reply(tcpFlags uint8) packet {
 	return r
 }
 
+// acks is p as an ACK of everything r (TCP, with its payload) sent: what
+// completes a handshake when r is the SYN-ACK.
+func (p packet) acks(r packet) packet {
+	seq := r.seq
+	if seq == 0 {
+		seq = tcpSeq
+	}
+	p.tcpFlags = tcpACK
+	p.ack = seq + uint32(len(l4Payload))
+	if r.tcpFlags&tcpSYN != 0 {
+		p.ack++
+	}
+	return p
+}
+
 // tcpSegment is a TCP header of 20 bytes and payload, checksum zero.
 func tcpSegment(srcPort, dstPort uint16, flags uint8, payload []byte) []byte {
 	b := make([]byte, tcpLen, tcpLen+len(payload))
 	binary.BigEndian.PutUint16(b[0:2], srcPort)
 	binary.BigEndian.PutUint16(b[2:4], dstPort)
-	binary.BigEndian.PutUint32(b[4:8], 0x01020304) // sequence number
+	binary.BigEndian.PutUint32(b[4:8], tcpSeq)
 	if flags&tcpACK != 0 {
 		binary.BigEndian.PutUint32(b[8:12], 0x0a0b0c0d)
 	}

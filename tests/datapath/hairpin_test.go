@@ -32,8 +32,8 @@ func TestHairpin(t *testing.T) {
 				syn := fromA(protoTCP, 50000, ap(tt.dst, 8080), tcpSYN)
 				out := checkCtx(t, a.FromContainer, syn.frame(), h.ctxA(), verdictRedirect)
 				checkFrame(t, out, *delivered(syn, epB, 80))
-				entry := ctFlow{proto: protoTCP, src: ap(epB.IP, 80), dst: syn.src, kind: dnatReply,
-					nat: ap(tt.dst, 8080), life: ctSYN}
+				entry := pending(ctFlow{proto: protoTCP, src: ap(epB.IP, 80), dst: syn.src, kind: dnatReply,
+					nat: ap(tt.dst, 8080), life: ctSYN})
 				f.checkCT(t, entry)
 
 				synAck := packet{dstMAC: epA.MAC, srcMAC: epB.MAC, src: ap(epB.IP, 80), dst: syn.src,
@@ -42,11 +42,19 @@ func TestHairpin(t *testing.T) {
 				want := synAck
 				want.src = ap(tt.dst, 8080)
 				checkFrame(t, out, want)
-				entry.life = ctTCP
+				entry.seen = true // still 60 s: the handshake is not complete
 				f.checkCT(t, entry)
+
+				// A's ACK of the SYN-ACK confirms the flow.
+				ack := syn.acks(want)
+				out = checkCtx(t, a.FromContainer, ack.frame(), h.ctxA(), verdictRedirect)
+				checkFrame(t, out, *delivered(ack, epB, 80))
+				entry.unconfirmed, entry.seen, entry.life = false, false, ctTCP
+				f.checkCT(t, entry)
+				n := uint64(len(syn.frame()))
 				checkCounters(t, f.d, map[uint32]loader.Counters{
-					epA.Slot: {TxPackets: 1, TxBytes: uint64(len(syn.frame())), RxPackets: 1, RxBytes: uint64(len(synAck.frame()))},
-					epB.Slot: {RxPackets: 1, RxBytes: uint64(len(syn.frame())), TxPackets: 1, TxBytes: uint64(len(synAck.frame()))},
+					epA.Slot: {TxPackets: 2, TxBytes: 2 * n, RxPackets: 1, RxBytes: n},
+					epB.Slot: {RxPackets: 2, RxBytes: 2 * n, TxPackets: 1, TxBytes: n},
 				})
 			})
 		})
@@ -55,7 +63,7 @@ func TestHairpin(t *testing.T) {
 
 // TestHairpinFlowCloses: A's FIN to B's published port marks the reply
 // entry closing, and A's ACK after it keeps it so (refreshed in place, not
-// written anew with a 6 h life).
+// written anew with a 6 h life). No reply: the flow stays unconfirmed.
 func TestHairpinFlowCloses(t *testing.T) {
 	f := newNAT(t)
 	h := newHostNetns(t, f)
@@ -63,12 +71,12 @@ func TestHairpinFlowCloses(t *testing.T) {
 	h.do(t, func() {
 		a := load(t, f.d, epA)
 		syn := fromA(protoTCP, 50000, ap(hostIP, 8080), tcpSYN)
-		entry := ctFlow{proto: protoTCP, src: ap(epB.IP, 80), dst: syn.src, kind: dnatReply, nat: ap(hostIP, 8080)}
+		entry := pending(ctFlow{proto: protoTCP, src: ap(epB.IP, 80), dst: syn.src, kind: dnatReply, nat: ap(hostIP, 8080)})
 		for _, step := range []struct {
 			flags   uint8
 			closing bool
 			life    time.Duration
-		}{{tcpSYN, false, ctSYN}, {tcpACK, false, ctTCP}, {tcpFIN | tcpACK, true, ctClosing}, {tcpACK, true, ctClosing}} {
+		}{{tcpSYN, false, ctSYN}, {tcpACK, false, ctSYN}, {tcpFIN | tcpACK, true, ctClosing}, {tcpACK, true, ctClosing}} {
 			p := syn
 			p.tcpFlags = step.flags
 			checkCtx(t, a.FromContainer, p.frame(), h.ctxA(), verdictRedirect)

@@ -148,7 +148,7 @@ func TestUplinkICMPErrorAboutPing(t *testing.T) {
 // unreachable; A's program sends the error out of the uplink as the host
 // would have: from the host's address, quoting the address and port the
 // sender used, TTL decremented, MACs of the route. Errors about flows A
-// did not get translated go to the host stack untouched.
+// did not get translated would leave with A's own address: dropped.
 func TestContainerICMPError(t *testing.T) {
 	toA := packet{src: ap(client, 40000), dst: ap(epA.IP, 53), proto: protoUDP}
 	seenAs := func(p packet, dst netip.AddrPort) []byte {
@@ -169,7 +169,7 @@ func TestContainerICMPError(t *testing.T) {
 			verdictRedirect, ap(hostIP, 5353)},
 		{"reply of a masqueraded flow", &ctFlow{proto: protoUDP, src: toA.dst, dst: toA.src, kind: snatOrig, nat: ap(hostIP, 62000), life: 5 * time.Second},
 			verdictRedirect, ap(hostIP, 62000)},
-		{"no translated flow", nil, verdictOK, netip.AddrPort{}},
+		{"no translated flow", nil, verdictShot, netip.AddrPort{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newNAT(t)
@@ -182,7 +182,9 @@ func TestContainerICMPError(t *testing.T) {
 				in := icmpErrorFrame(gw1MAC, epA.MAC, epA.IP, client, 0, icmpUnreach, 3, ipOf(toA))
 				out := checkCtx(t, a.FromContainer, in, h.ctxA(), tt.verdict)
 				if tt.entry == nil {
+					// Out of the uplink it would show A's own address.
 					checkUnchanged(t, in, out)
+					checkCounters(t, f.d, map[uint32]loader.Counters{epA.Slot: dropped("UNTRANSLATABLE", fromContainer)})
 					return
 				}
 				want := icmpErrorFrame(clientMAC, upMAC, hostIP, client, 63, icmpUnreach, 3, seenAs(toA, tt.wantAs))

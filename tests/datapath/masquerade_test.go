@@ -22,8 +22,8 @@ func routed(p packet, port uint16) packet {
 	return p
 }
 
-// snatPair is the two entries a masqueraded flow p with source port port
-// leaves, with the same life.
+// snatPair is the two entries an established masqueraded flow p with
+// source port port has, with the same life.
 func snatPair(p packet, port uint16, life time.Duration) (orig, reply ctFlow) {
 	nat := ap(hostIP, port)
 	orig = ctFlow{proto: p.proto, src: p.src, dst: p.dst, kind: snatOrig, nat: nat, life: life}
@@ -47,7 +47,7 @@ func masqueraded(t *testing.T, h *hostNetns, a *loader.EndpointPrograms, p packe
 	t.Helper()
 	out := checkCtx(t, a.FromContainer, p.frame(), h.ctxA(), verdictRedirect)
 	port := frameSrc(out).Port()
-	if port < snatFirst {
+	if int(port) < snatFirst {
 		t.Errorf("masquerade port %d outside %d-%d", port, snatFirst, snatLast)
 	}
 	checkFrame(t, out, routed(p, port))
@@ -66,20 +66,31 @@ func TestMasquerade(t *testing.T) {
 		syn := fromA(protoTCP, 50000, ap(client, 7000), tcpSYN)
 		port := masqueraded(t, h, a, syn)
 		orig, reply := snatPair(syn, port, ctSYN)
+		orig, reply = pending(orig), pending(reply)
 		f.checkCT(t, orig, reply)
 
-		ack := fromA(protoTCP, 50000, ap(client, 7000), tcpACK)
-		if p := masqueraded(t, h, a, ack); p != port {
-			t.Errorf("second packet of the flow got port %d, the first %d", p, port)
+		if p := masqueraded(t, h, a, syn); p != port {
+			t.Errorf("retransmitted SYN of the flow got port %d, the first %d", p, port)
 		}
-		orig.life = ctTCP
 		f.checkCT(t, orig, reply)
 
 		synAck := packet{dstMAC: upMAC, srcMAC: clientMAC, src: ap(client, 7000), dst: ap(hostIP, port),
-			proto: protoTCP, tcpFlags: tcpSYN | tcpACK}
+			proto: protoTCP, tcpFlags: tcpSYN | tcpACK, seq: 0x77777777}
 		out := checkCtx(t, f.uplink, synAck.frame(), h.ctxUplink(), verdictRedirect)
 		checkFrame(t, out, *delivered(synAck, epA, 50000))
-		reply.life = ctTCP
+		reply.seen = true
+		f.checkCT(t, orig, reply)
+
+		// An ACK of something else confirms nothing; the SYN-ACK's does.
+		ack := fromA(protoTCP, 50000, ap(client, 7000), tcpACK)
+		if p := masqueraded(t, h, a, ack); p != port {
+			t.Errorf("ACK of the flow got port %d, the SYN %d", p, port)
+		}
+		f.checkCT(t, orig, reply)
+		if p := masqueraded(t, h, a, ack.acks(synAck)); p != port {
+			t.Errorf("ACK of the flow got port %d, the SYN %d", p, port)
+		}
+		orig, reply = snatPair(syn, port, ctTCP)
 		f.checkCT(t, orig, reply)
 
 		other := fromA(protoTCP, 50001, ap(client, 7000), tcpSYN)
@@ -88,6 +99,7 @@ func TestMasquerade(t *testing.T) {
 			t.Errorf("two flows to %v share masquerade port %d", other.dst, port)
 		}
 		otherOrig, otherReply := snatPair(other, otherPort, ctSYN)
+		otherOrig, otherReply = pending(otherOrig), pending(otherReply)
 		f.checkCT(t, orig, reply, otherOrig, otherReply)
 
 		fin := fromA(protoTCP, 50000, ap(client, 7000), tcpFIN|tcpACK)
@@ -99,7 +111,7 @@ func TestMasquerade(t *testing.T) {
 
 		n := uint64(len(syn.frame()))
 		checkCounters(t, f.d, map[uint32]loader.Counters{epA.Slot: {
-			RxPackets: 1, RxBytes: uint64(len(synAck.frame())), TxPackets: 4, TxBytes: 4 * n}})
+			RxPackets: 1, RxBytes: uint64(len(synAck.frame())), TxPackets: 6, TxBytes: 6 * n}})
 	})
 }
 
@@ -114,11 +126,13 @@ func TestMasqueradeUDP(t *testing.T) {
 		dns := fromA(protoUDP, 5353, ap(client, 53), 0)
 		port := masqueraded(t, h, a, dns)
 		orig, reply := snatPair(dns, port, ctUDP)
+		orig, reply = pending(orig), pending(reply)
 
 		bare := fromA(protoUDP, 5354, ap(client, 53), 0)
 		bare.noUDPChecksum = true
 		barePort := masqueraded(t, h, a, bare)
 		bareOrig, bareReply := snatPair(bare, barePort, ctUDP)
+		bareOrig, bareReply = pending(bareOrig), pending(bareReply)
 
 		unresolved := fromA(protoUDP, 5355, ap(noNeighbour, 53), 0)
 		out := checkCtx(t, a.FromContainer, unresolved.frame(), h.ctxA(), verdictRedirect)
@@ -127,6 +141,7 @@ func TestMasqueradeUDP(t *testing.T) {
 		want.src, want.ttl = ap(hostIP, p), 63
 		checkFrame(t, out, want)
 		unOrig, unReply := snatPair(unresolved, p, ctUDP)
+		unOrig, unReply = pending(unOrig), pending(unReply)
 		f.checkCT(t, orig, reply, bareOrig, bareReply, unOrig, unReply)
 	})
 }
@@ -162,8 +177,8 @@ func TestMasqueradeNotApplied(t *testing.T) {
 				if tt.unUplink {
 					f.checkCT(t)
 				} else {
-					f.checkCT(t, ctFlow{proto: protoTCP, src: syn.dst, dst: syn.src, kind: routedReply,
-						nat: syn.src, life: ctSYN})
+					f.checkCT(t, pending(ctFlow{proto: protoTCP, src: syn.dst, dst: syn.src, kind: routedReply,
+						nat: syn.src, life: ctSYN}))
 				}
 				checkCounters(t, f.d, map[uint32]loader.Counters{epA.Slot: sent(in)})
 			})
@@ -208,10 +223,12 @@ func TestMasqueradePorts(t *testing.T) {
 
 		fill(0)
 		// A stale entry of the flow itself names a port outside the range.
-		f.putCT(t, ctFlow{proto: protoTCP, src: syn.src, dst: syn.dst, kind: snatOrig, nat: ap(hostIP, 1234)})
+		stale := ctFlow{proto: protoTCP, src: syn.src, dst: syn.dst, kind: snatOrig, nat: ap(hostIP, 1234)}
+		f.putCT(t, stale)
 		port := masqueraded(t, h, a, syn)
 		orig, reply := snatPair(syn, port, ctSYN)
-		f.checkCT(t, append(all(0, port), orig, reply)...)
+		// The expired entries stay for the sweep to reclaim.
+		f.checkCT(t, append(all(0, 0), stale, pending(orig), pending(reply))...)
 	})
 }
 
@@ -227,15 +244,23 @@ func TestPublishedPortReply(t *testing.T) {
 		syn := fromWire(protoTCP, "192.0.2.1", 8080)
 		out := checkCtx(t, f.uplink, syn.frame(), h.ctxUplink(), verdictRedirect)
 		checkFrame(t, out, *delivered(syn, epA, 80))
-		entry := dnatEntry(syn, epA, 80, uint32(h.up0), ctSYN)
+		entry := pending(dnatEntry(syn, epA, 80, uint32(h.up0), ctSYN))
 		f.checkCT(t, entry)
 
 		synAck := fromA(protoTCP, 80, ap(client, 40000), tcpSYN|tcpACK)
 		out = checkCtx(t, a.FromContainer, synAck.frame(), h.ctxA(), verdictRedirect)
 		checkFrame(t, out, routed(synAck, 8080))
-		entry.life = ctTCP
+		entry.seen = true
 		f.checkCT(t, entry)
+
+		// The client's ACK of the SYN-ACK confirms the flow: 6 h.
+		ack := syn.acks(synAck)
+		out = checkCtx(t, f.uplink, ack.frame(), h.ctxUplink(), verdictRedirect)
+		checkFrame(t, out, *delivered(ack, epA, 80))
+		entry.unconfirmed, entry.seen, entry.life = false, false, ctTCP
+		f.checkCT(t, entry)
+		n := uint64(len(syn.frame()))
 		checkCounters(t, f.d, map[uint32]loader.Counters{epA.Slot: {
-			RxPackets: 1, RxBytes: uint64(len(syn.frame())), TxPackets: 1, TxBytes: uint64(len(synAck.frame()))}})
+			RxPackets: 2, RxBytes: 2 * n, TxPackets: 1, TxBytes: n}})
 	})
 }

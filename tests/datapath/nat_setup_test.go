@@ -47,10 +47,12 @@ const (
 	ctUDP     = 60 * time.Second
 )
 
-// Masquerade source ports (container.c).
+// Masquerade source ports (enum masquerade_range) and the entry bit of a
+// reply seen.
 const (
-	snatFirst = 61000
-	snatLast  = 65535
+	snatFirst   = int(bpf.ContainerMasqueradeRangeSNAT_PORT_FIRST)
+	snatLast    = int(bpf.ContainerMasqueradeRangeSNAT_PORT_LAST)
+	ctSeenReply = bpf.ContainerCtFlagsCT_SEEN_REPLY
 )
 
 func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
@@ -69,7 +71,13 @@ type natFixture struct {
 
 func newNAT(t *testing.T) *natFixture {
 	t.Helper()
-	d, dir := newDatapathAt(t)
+	return newNATSized(t, loader.Sizes{})
+}
+
+// newNATSized is newNAT with map sizes.
+func newNATSized(t *testing.T, sizes loader.Sizes) *natFixture {
+	t.Helper()
+	d, dir := newDatapathSized(t, sizes)
 	spec, err := bpf.LoadHost()
 	if err != nil {
 		t.Fatalf("load uplink program spec: %v", err)
@@ -85,6 +93,9 @@ func newNAT(t *testing.T) *natFixture {
 		}
 		t.Cleanup(func() { m.Close() })
 		f.maps[name] = m
+	}
+	for name, m := range f.maps {
+		spec.Maps[name].MaxEntries = m.MaxEntries() // sized by the test
 	}
 	var progs bpf.HostPrograms
 	err = spec.LoadAndAssign(&progs, &ebpf.CollectionOptions{MapReplacements: f.maps})
@@ -139,12 +150,6 @@ func keyPort(k uint16) uint16 {
 	return binary.BigEndian.Uint16(binary.NativeEndian.AppendUint16(nil, k))
 }
 
-var kindNames = map[bpf.ContainerCtKind]string{
-	bpf.ContainerCtKindCT_DNAT_REPLY: "dnat-reply",
-	bpf.ContainerCtKindCT_SNAT_ORIG:  "snat-orig",
-	bpf.ContainerCtKindCT_SNAT_REPLY: "snat-reply",
-}
-
 // ctFlow is a connection tracking entry as a test states it.
 type ctFlow struct {
 	proto    uint8
@@ -154,14 +159,29 @@ type ctFlow struct {
 	ifindex  uint32
 	closing  bool
 	life     time.Duration // the timeout it was last given; 0: expired
+	// unconfirmed: in bpfnet_ct_new (no handshake or reply yet), not in
+	// bpfnet_ct; seen is then its CT_SEEN_REPLY bit.
+	unconfirmed, seen bool
 }
 
 func (c ctFlow) String() string {
-	s := fmt.Sprintf("%d %v -> %v %s nat %v ifindex %d", c.proto, c.src, c.dst, kindNames[c.kind], c.nat, c.ifindex)
+	s := fmt.Sprintf("%d %v -> %v kind %d nat %v ifindex %d", c.proto, c.src, c.dst, c.kind, c.nat, c.ifindex)
 	if c.closing {
 		s += " closing"
 	}
+	if c.unconfirmed {
+		s += " unconfirmed"
+	}
+	if c.seen {
+		s += " seen-reply"
+	}
 	return s
+}
+
+// pending is c before its flow is confirmed: in bpfnet_ct_new.
+func pending(c ctFlow) ctFlow {
+	c.unconfirmed = true
+	return c
 }
 
 func (c ctFlow) key() bpf.ContainerCtKey {
@@ -179,7 +199,9 @@ func monotonicNow() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// putCT writes c into bpfnet_ct, expiring in c.life or, for 0, expired.
+// putCT writes c into bpfnet_ct (bpfnet_ct_new if unconfirmed), expiring
+// in c.life or, for 0, expired. An established entry takes no slot of
+// bpfnet_ct_ring: the sweep never reclaims it.
 func (f *natFixture) putCT(t *testing.T, c ctFlow) {
 	t.Helper()
 	e := bpf.ContainerCtEntry{
@@ -189,10 +211,19 @@ func (f *natFixture) putCT(t *testing.T, c ctFlow) {
 	if c.closing {
 		e.Closing = 1
 	}
+	if c.seen {
+		e.Flags = uint8(ctSeenReply)
+	}
 	if c.life > 0 {
 		e.Expires = uint64(monotonicNow() + c.life)
 	}
-	if err := f.maps[bpf.ContainerMapBpfnetCt].Put(c.key(), &e); err != nil {
+	var err error
+	if c.unconfirmed {
+		err = f.maps[bpf.ContainerMapBpfnetCtNew].Put(c.key(), &bpf.ContainerCtNewEntry{E: e})
+	} else {
+		err = f.maps[bpf.ContainerMapBpfnetCt].Put(c.key(), &e)
+	}
+	if err != nil {
 		t.Fatalf("write conntrack entry %v: %v", c, err)
 	}
 }
@@ -204,9 +235,9 @@ func (f *natFixture) readCT(t *testing.T) []ctFlow {
 	var out []ctFlow
 	var k bpf.ContainerCtKey
 	var e bpf.ContainerCtEntry
+	var h bpf.ContainerCtNewEntry
 	now := monotonicNow()
-	it := f.maps[bpf.ContainerMapBpfnetCt].Iterate()
-	for it.Next(&k, &e) {
+	add := func(e bpf.ContainerCtEntry, unconfirmed bool) {
 		if k.Pad != [3]uint8{} {
 			t.Errorf("conntrack key with padding % x", k.Pad)
 		}
@@ -215,10 +246,22 @@ func (f *natFixture) readCT(t *testing.T) []ctFlow {
 			src:   ap(keyIP(k.Saddr), keyPort(k.Sport)), dst: ap(keyIP(k.Daddr), keyPort(k.Dport)),
 			kind: e.Kind, nat: ap(keyIP(e.NatAddr), keyPort(e.NatPort)), ifindex: e.Ifindex,
 			closing: e.Closing != 0, life: time.Duration(e.Expires) - now,
+			unconfirmed: unconfirmed, seen: e.Flags&uint8(ctSeenReply) != 0,
 		})
+	}
+	it := f.maps[bpf.ContainerMapBpfnetCt].Iterate()
+	for it.Next(&k, &e) {
+		add(e, false)
 	}
 	if err := it.Err(); err != nil {
 		t.Fatalf("list conntrack: %v", err)
+	}
+	it = f.maps[bpf.ContainerMapBpfnetCtNew].Iterate()
+	for it.Next(&k, &h) {
+		add(h.E, true)
+	}
+	if err := it.Err(); err != nil {
+		t.Fatalf("list unconfirmed conntrack entries: %v", err)
 	}
 	return out
 }
@@ -231,7 +274,7 @@ func (f *natFixture) checkCT(t *testing.T, want ...ctFlow) {
 	got := f.readCT(t)
 	const slack = 10 * time.Second
 	for _, w := range want {
-		i := slices.IndexFunc(got, func(g ctFlow) bool { return g.key() == w.key() })
+		i := slices.IndexFunc(got, func(g ctFlow) bool { return g.key() == w.key() && g.unconfirmed == w.unconfirmed })
 		if i < 0 {
 			t.Errorf("conntrack entry missing: %v", w)
 			continue

@@ -79,19 +79,19 @@ func TestUplinkPublishedPort(t *testing.T) {
 		counters map[uint32]loader.Counters
 	}{
 		{"tcp syn to 0.0.0.0 mapping", []loader.Port{anyToA}, syn, verdictRedirect,
-			delivered(syn, epA, 80), []ctFlow{dnatEntry(syn, epA, 80, loIfindex, ctSYN)},
+			delivered(syn, epA, 80), []ctFlow{pending(dnatEntry(syn, epA, 80, loIfindex, ctSYN))},
 			map[uint32]loader.Counters{epA.Slot: received(syn.frame())}},
 		{"udp to 0.0.0.0 mapping", []loader.Port{udpToA}, dgram, verdictRedirect,
-			delivered(dgram, epA, 53), []ctFlow{dnatEntry(dgram, epA, 53, loIfindex, ctUDP)},
+			delivered(dgram, epA, 53), []ctFlow{pending(dnatEntry(dgram, epA, 53, loIfindex, ctUDP))},
 			map[uint32]loader.Counters{epA.Slot: received(dgram.frame())}},
 		{"udp without checksum keeps none", []loader.Port{udpToA}, noCsum, verdictRedirect,
-			delivered(noCsum, epA, 53), []ctFlow{dnatEntry(noCsum, epA, 53, loIfindex, ctUDP)},
+			delivered(noCsum, epA, 53), []ctFlow{pending(dnatEntry(noCsum, epA, 53, loIfindex, ctUDP))},
 			map[uint32]loader.Counters{epA.Slot: received(noCsum.frame())}},
 		{"mapping on the address wins over 0.0.0.0", []loader.Port{anyToB, hostToA}, syn, verdictRedirect,
-			delivered(syn, epA, 80), []ctFlow{dnatEntry(syn, epA, 80, loIfindex, ctSYN)},
+			delivered(syn, epA, 80), []ctFlow{pending(dnatEntry(syn, epA, 80, loIfindex, ctSYN))},
 			map[uint32]loader.Counters{epA.Slot: received(syn.frame())}},
 		{"0.0.0.0 mapping answers another host address", []loader.Port{anyToB, hostToA}, toHost2, verdictRedirect,
-			delivered(toHost2, epB, 80), []ctFlow{dnatEntry(toHost2, epB, 80, loIfindex, ctSYN)},
+			delivered(toHost2, epB, 80), []ctFlow{pending(dnatEntry(toHost2, epB, 80, loIfindex, ctSYN))},
 			map[uint32]loader.Counters{epB.Slot: received(toHost2.frame())}},
 		{"mapping on 127.0.0.1 does not answer the uplink's address", []loader.Port{loopToA}, syn, verdictOK,
 			nil, nil, nil},
@@ -139,19 +139,20 @@ func TestUplinkRoutedReply(t *testing.T) {
 
 // TestUplinkPublishedFlowCloses: the client's FIN marks the flow's entry
 // closing, and the ACK after it keeps it so (the entry is refreshed, not
-// written anew): a closed connection's entry lives 10 s, not 6 h.
+// written anew): a closed connection's entry lives 10 s, not 6 h. With no
+// reply seen the flow stays unconfirmed: 60 s, never 6 h.
 func TestUplinkPublishedFlowCloses(t *testing.T) {
 	f := newNAT(t)
 	f.publish(t, mapping("", 8080, protoTCP, epA, 80))
 	syn := fromWire(protoTCP, "192.0.2.1", 8080)
 	fin, ack := syn, syn
 	fin.tcpFlags, ack.tcpFlags = tcpFIN|tcpACK, tcpACK
-	entry := dnatEntry(syn, epA, 80, loIfindex, ctSYN)
+	entry := pending(dnatEntry(syn, epA, 80, loIfindex, ctSYN))
 	for _, step := range []struct {
 		p       packet
 		closing bool
 		life    time.Duration
-	}{{syn, false, ctSYN}, {ack, false, ctTCP}, {fin, true, ctClosing}, {ack, true, ctClosing}} {
+	}{{syn, false, ctSYN}, {ack, false, ctSYN}, {fin, true, ctClosing}, {ack, true, ctClosing}} {
 		check(t, f.uplink, step.p.frame(), verdictRedirect)
 		entry.closing, entry.life = step.closing, step.life
 		f.checkCT(t, entry)
