@@ -18,13 +18,15 @@ import (
 	tu "github.com/bpfnet/bpfnet/tests/testutil"
 )
 
-// Flood sizes: bounded, and enough to fill a 64-entry table many times.
+// Flood sizes: bounded, and enough to fill the unconfirmed table of the
+// smallest conntrack (1,024 entries, 256 unconfirmed) many times.
 const (
 	floodSYNs     = 2000 // forged SYNs from the LAN to the published port
 	floodNewFlows = 300  // SYNs of new flows from a container, never completed
 )
 
-// TestFloodKeepsEstablished: with a 64-entry conntrack table, a container
+// TestFloodKeepsEstablished: with the smallest conntrack table (1,024
+// established entries, 256 unconfirmed), a container
 // holds 10 masqueraded flows to the LAN and a LAN client 5 flows to a
 // published port (25 entries), 3 of them carrying traffic all along. A LAN
 // host then sends 2,000 forged SYNs to the published port at full rate,
@@ -35,7 +37,7 @@ func TestFloodKeepsEstablished(t *testing.T) {
 	t.Parallel()
 	in := tu.NewInstance(t, "")
 	lan := tu.NewLAN(t, in)
-	in.MustRun("--conntrack-entries", "64", "network", "create", "pub")
+	in.MustRun("--conntrack-entries", "1024", "network", "create", "pub")
 	web := in.CreateContainer("web", "--network", "pub", "-p", "8080:80")
 	cli := in.CreateContainer("cli", "--network", "pub")
 	tu.Serve(t, web.Netns(), "tcp", ":80")
