@@ -61,7 +61,7 @@ func viewNetwork(in *ctl.Instance, n *ctl.Network) (networkView, error) {
 		Containers: map[string]networkContainerView{},
 		Options:    nonNil(n.Options), Labels: nonNil(n.Labels),
 	}
-	if n.Driver == ctl.DriverBridge {
+	if n.IPAM.Subnet.IsValid() {
 		cfg := ipamConfigView{Subnet: n.IPAM.Subnet.String(), Gateway: n.IPAM.Gateway.String()}
 		if n.IPAM.IPRange.IsValid() {
 			cfg.IPRange = n.IPAM.IPRange.String()

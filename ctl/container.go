@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
+	"github.com/bpfnet/bpfnet/driver"
 	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/store"
@@ -145,26 +146,30 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	d, err := in.driverOf(n)
+	if err != nil {
+		return nil, err
+	}
 	c := &Container{ID: newID(), Name: spec.Name, Created: time.Now().UTC()}
 	publishing := len(spec.Publish) > 0 || spec.PublishAll
-	if n.Driver == DriverHost {
+	switch d.Sandbox() {
+	case driver.SandboxHost:
 		if publishing {
 			return nil, fmt.Errorf("conflicting options: published ports are discarded when using host network mode; the host's own ports are the container's")
 		}
 		if spec.Netns != "" || spec.IP != "" || len(spec.Aliases) > 0 {
 			return nil, fmt.Errorf("conflicting options: --netns, --ip and --alias cannot be used with the host network")
 		}
-		c.Mode = NetworkHost
+		c.Mode = n.Name
 		return c, in.commit(store.Change{PutContainers: []*Container{c}})
-	}
-	if n.Driver == DriverNull {
+	case driver.SandboxIsolated:
 		if publishing {
 			return nil, fmt.Errorf("conflicting options: port publishing and the none network mode")
 		}
 		if spec.IP != "" || len(spec.Aliases) > 0 {
 			return nil, fmt.Errorf("conflicting options: --ip and --alias cannot be used with the none network")
 		}
-		c.Mode = NetworkNone
+		c.Mode = n.Name
 	}
 	published, err := in.portMappings(spec)
 	if err != nil {
@@ -188,11 +193,13 @@ func (in *Instance) create(c *Container, n *Network, spec ContainerSpec, publish
 		intent.Netns = []string{path}
 	}
 	var ep *Endpoint
-	if n.Driver == DriverBridge {
+	if d, err := in.driverOf(n); err != nil {
+		return err
+	} else if d.Sandbox() == driver.SandboxEndpoints {
 		if ep, err = in.planEndpoint(c, n, spec.IP, spec.Aliases); err != nil {
 			return err
 		}
-		intent.Veths = []string{hostIfname(ep)}
+		intent.Veths = []string{in.hostDevice(ep)}
 	}
 	if err := in.begin(intent); err != nil {
 		return err
@@ -211,7 +218,7 @@ func (in *Instance) create(c *Container, n *Network, spec ContainerSpec, publish
 		if err := in.connectPlanned(c, n, ep); err != nil {
 			return err
 		}
-		undo.push(func() error { return in.disconnectKernel(c, n, ep) })
+		undo.push(func() error { return in.leave(c, n, ep) })
 		if err := in.publishPorts(c, published); err != nil {
 			return err
 		}
@@ -302,7 +309,7 @@ func (in *Instance) RemoveContainer(ref string) error {
 	}
 	for _, ep := range c.Endpoints {
 		n := in.state.Networks[ep.NetworkID]
-		if err := in.disconnectKernel(c, n, ep); err != nil {
+		if err := in.leave(c, n, ep); err != nil {
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
 	}
@@ -327,10 +334,14 @@ func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) (err er
 	if err != nil {
 		return err
 	}
+	d, err := in.driverOf(n)
+	if err != nil {
+		return err
+	}
 	switch {
-	case n.Driver == DriverHost || c.Mode == NetworkHost:
+	case d.Sandbox() == driver.SandboxHost || c.Mode == NetworkHost:
 		return fmt.Errorf("container cannot be disconnected from host network or connected to host network")
-	case n.Driver == DriverNull || c.Mode == NetworkNone:
+	case d.Sandbox() == driver.SandboxIsolated || c.Mode == NetworkNone:
 		return fmt.Errorf("container cannot be connected to multiple networks with one of the networks in private (none) mode")
 	case c.Endpoint(n.ID) != nil:
 		return fmt.Errorf("endpoint with name %s already exists in network %s", c.Name, n.Name)
@@ -339,7 +350,7 @@ func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) (err er
 	if err != nil {
 		return err
 	}
-	if err := in.begin(Intent{Op: "network connect " + n.Name + " " + c.Name, Veths: []string{hostIfname(ep)}}); err != nil {
+	if err := in.begin(Intent{Op: "network connect " + n.Name + " " + c.Name, Veths: []string{in.hostDevice(ep)}}); err != nil {
 		return err
 	}
 	defer in.end()
@@ -352,7 +363,7 @@ func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) (err er
 		err = in.commit(store.Change{PutContainers: []*Container{c}})
 	}
 	if err != nil {
-		_ = in.disconnectKernel(c, n, ep)
+		_ = in.leave(c, n, ep)
 		c.Endpoints = c.Endpoints[:len(c.Endpoints)-1]
 		_ = in.retargetPorts(c, ep.IP)
 		return err
@@ -371,7 +382,11 @@ func (in *Instance) Disconnect(netRef, ctrRef string) error {
 	if err != nil {
 		return err
 	}
-	if n.Driver == DriverHost || c.Mode == NetworkHost {
+	d, err := in.driverOf(n)
+	if err != nil {
+		return err
+	}
+	if d.Sandbox() == driver.SandboxHost || c.Mode == NetworkHost {
 		return fmt.Errorf("container cannot be disconnected from host network or connected to host network")
 	}
 	ep := c.Endpoint(n.ID)
@@ -382,7 +397,7 @@ func (in *Instance) Disconnect(netRef, ctrRef string) error {
 	if err := in.begin(Intent{Op: "network disconnect " + n.Name + " " + c.Name}); err != nil {
 		return err
 	}
-	if err := in.disconnectKernel(c, n, ep); err != nil {
+	if err := in.leave(c, n, ep); err != nil {
 		return err
 	}
 	// A container that lost its default route gets one through another of
@@ -443,7 +458,7 @@ func (in *Instance) planEndpoint(c *Container, n *Network, ipText string, aliase
 // connectPlanned builds ep, planned for c on n, in the kernel and appends
 // it to c. Nothing is stored yet.
 func (in *Instance) connectPlanned(c *Container, n *Network, ep *Endpoint) error {
-	if err := in.connectKernel(c, n, ep); err != nil {
+	if err := in.join(c, n, ep); err != nil {
 		return err
 	}
 	c.Endpoints = append(c.Endpoints, ep)

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bpfnet/bpfnet/driver"
+	bridgedrv "github.com/bpfnet/bpfnet/driver/bridge"
+
 	"github.com/bpfnet/bpfnet/ipam"
-	"github.com/bpfnet/bpfnet/model"
 	"github.com/bpfnet/bpfnet/store"
 )
 
@@ -68,7 +70,7 @@ func (in *Instance) Network(ref string) (*Network, error) {
 func (in *Instance) subnets() []netip.Prefix {
 	var out []netip.Prefix
 	for _, n := range in.state.Networks {
-		if n.Driver == DriverBridge {
+		if n.IPAM.Subnet.IsValid() {
 			out = append(out, n.IPAM.Subnet)
 		}
 	}
@@ -87,16 +89,19 @@ func (in *Instance) nextNetworkNumber() uint32 {
 	return num
 }
 
-// CreateNetwork creates a bridge network and gives the host its gateway.
+// CreateNetwork creates a network of a driver whose containers have
+// endpoints, and gives the host what the network needs (a gateway).
 func (in *Instance) CreateNetwork(spec NetworkSpec) (*Network, error) {
-	switch spec.Driver {
-	case "", DriverBridge:
-	case DriverHost, DriverNull:
-		return nil, fmt.Errorf("only one instance of %q network is allowed", spec.Driver)
-	case "overlay":
-		return nil, fmt.Errorf("driver overlay is not supported yet: bpfnet networks use the bridge driver")
-	default:
-		return nil, fmt.Errorf("plugin %q not found", spec.Driver)
+	name := spec.Driver
+	if name == "" {
+		name = DriverBridge
+	}
+	d, err := driver.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if d.Sandbox() != driver.SandboxEndpoints {
+		return nil, fmt.Errorf("only one instance of %q network is allowed", name)
 	}
 	if spec.Name == "" {
 		return nil, fmt.Errorf("network name must not be empty")
@@ -107,12 +112,12 @@ func (in *Instance) CreateNetwork(spec NetworkSpec) (*Network, error) {
 	if _, err := in.Network(spec.Name); err == nil {
 		return nil, fmt.Errorf("network with name %s already exists", spec.Name)
 	}
-	settings, err := ParseBridgeOptions(spec.Options)
+	settings, err := d.Settings(spec.Options)
 	if err != nil {
 		return nil, err
 	}
 	n := &Network{
-		ID: newID(), Name: spec.Name, Driver: DriverBridge, Created: time.Now().UTC(),
+		ID: newID(), Name: spec.Name, Driver: d.Name(), Created: time.Now().UTC(),
 		Internal: spec.Internal, Settings: settings, Options: spec.Options, Labels: spec.Labels,
 		Number: in.nextNetworkNumber(), UserSubnet: spec.Subnet != "",
 	}
@@ -123,22 +128,14 @@ func (in *Instance) CreateNetwork(spec NetworkSpec) (*Network, error) {
 		return nil, err
 	}
 	defer in.end()
-	if err := in.addGateway(n); err != nil {
+	if err := d.CreateNetwork(in.env(), n); err != nil {
 		return nil, err
 	}
 	if err := in.commit(store.Change{PutNetworks: []*Network{n}}); err != nil {
-		_ = in.inHost(func() error { return delGateway(n) })
+		_ = d.DeleteNetwork(in.env(), n)
 		return nil, err
 	}
 	return n, nil
-}
-
-// addGateway gives the host n's gateway address.
-func (in *Instance) addGateway(n *Network) error {
-	if err := in.step("kernel: add gateway of " + n.Name); err != nil {
-		return err
-	}
-	return in.inHost(func() error { return addGateway(n) })
 }
 
 // networkIPAM validates the user's addressing or picks Docker's next
@@ -192,24 +189,29 @@ func (in *Instance) RemoveNetwork(ref string) error {
 		return err
 	}
 	defer in.end()
-	if err := in.step("kernel: remove gateway of " + n.Name); err != nil {
+	d, err := in.driverOf(n)
+	if err != nil {
 		return err
 	}
-	if err := in.inHost(func() error { return delGateway(n) }); err != nil {
+	if err := d.DeleteNetwork(in.env(), n); err != nil {
 		return err
 	}
 	if err := in.commit(store.Change{DeleteNetworks: []string{n.ID}}); err != nil {
-		_ = in.inHost(func() error { return addGateway(n) })
+		_ = d.CreateNetwork(in.env(), n)
 		return err
 	}
 	return nil
 }
 
 // networkUsers names the containers attached to n: through the address
-// index for a bridge network, by reading all for host and none.
+// index for a network with endpoints, by reading all for host and none.
 func (in *Instance) networkUsers(n *Network) ([]string, error) {
+	d, err := in.driverOf(n)
+	if err != nil {
+		return nil, err
+	}
 	var users []string
-	if n.Driver == DriverBridge {
+	if d.Sandbox() == driver.SandboxEndpoints {
 		ids, err := in.store.NetworkContainers(n.ID)
 		if err != nil {
 			return nil, err
@@ -290,17 +292,25 @@ func (in *Instance) ensurePredefined() error {
 	if err != nil {
 		return err
 	}
+	d, err := driver.Lookup(DriverBridge)
+	if err != nil {
+		return err
+	}
+	settings, err := d.Settings(nil)
+	if err != nil {
+		return err
+	}
 	now := time.Now().UTC()
 	bridge := &Network{
-		ID: newID(), Name: NetworkBridge, Driver: DriverBridge, Created: now, Predefined: true,
-		Number: in.nextNetworkNumber(), IPAM: cfg,
-		Settings: model.Settings{ICC: true, MTU: defaultMTU, Masquerade: true},
+		ID: newID(), Name: NetworkBridge, Driver: d.Name(), Created: now, Predefined: true,
+		Number: in.nextNetworkNumber(), IPAM: cfg, Settings: settings,
+		// As Docker's inspect shows its default bridge.
 		Options: map[string]string{
 			"com.docker.network.bridge.default_bridge": "true",
-			optICC:                           "true",
-			optMasquerade:                    "true",
-			optMTU:                           fmt.Sprint(defaultMTU),
-			"com.docker.network.bridge.name": gatewayDevice,
+			bridgedrv.OptICC:        fmt.Sprint(settings.ICC),
+			bridgedrv.OptMasquerade: fmt.Sprint(settings.Masquerade),
+			bridgedrv.OptMTU:        fmt.Sprint(settings.MTU),
+			bridgedrv.OptName:       bridgedrv.GatewayDevice,
 		},
 	}
 	host := &Network{ID: newID(), Name: NetworkHost, Driver: DriverHost, Created: now, Predefined: true}
@@ -309,11 +319,11 @@ func (in *Instance) ensurePredefined() error {
 		return err
 	}
 	defer in.end()
-	if err := in.addGateway(bridge); err != nil {
+	if err := d.CreateNetwork(in.env(), bridge); err != nil {
 		return err
 	}
 	if err := in.commit(store.Change{PutNetworks: []*Network{bridge, host, none}}); err != nil {
-		_ = in.inHost(func() error { return delGateway(bridge) })
+		_ = d.DeleteNetwork(in.env(), bridge)
 		return err
 	}
 	return nil

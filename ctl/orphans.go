@@ -210,13 +210,13 @@ func (r *reconciler) orphanNetns() error {
 	return nil
 }
 
-// staleFlows: no tracked flow names an address of a bridge network that
-// no endpoint holds (it would send a later flow to whoever gets it next).
+// staleFlows: no tracked flow names an address of a network that no
+// endpoint holds (it would send a later flow to whoever gets it next).
 func (r *reconciler) staleFlows() error {
 	var subnets []netip.Prefix
 	gateways := map[netip.Addr]bool{}
 	for _, n := range r.in.state.Networks {
-		if n.Driver == DriverBridge {
+		if n.IPAM.Subnet.IsValid() {
 			subnets = append(subnets, n.IPAM.Subnet)
 			gateways[n.IPAM.Gateway] = true
 		}

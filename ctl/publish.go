@@ -148,7 +148,7 @@ func (in *Instance) setPublishesPorts(c *Container, on bool) error {
 }
 
 // dropPortEntries removes ms, all of c's mappings, from the datapath; the
-// flows through them go with c's endpoints (disconnectKernel).
+// flows through them go with c's endpoints (leave).
 func (in *Instance) dropPortEntries(c *Container, ms []ports.Mapping) error {
 	var errs []error
 	for _, m := range ms {

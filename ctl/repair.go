@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfnet/bpfnet/driver"
 	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/loader"
 )
@@ -62,7 +63,7 @@ func (in *Instance) rollBack(it *Intent) error {
 	for _, c := range all {
 		heldNetns[c.Netns] = true
 		for _, ep := range c.Endpoints {
-			heldVeths[hostIfname(ep)] = true
+			heldVeths[in.hostDevice(ep)] = true
 		}
 	}
 	for _, path := range it.Netns {
@@ -140,10 +141,10 @@ func (in *Instance) reconcile(fix bool) ([]string, error) {
 	r := &reconciler{in: in, dp: dp, fix: fix, veths: map[string]bool{}, slots: map[uint32]*Endpoint{}, ips: map[netip.Addr]*Endpoint{}}
 	for _, c := range all {
 		for _, ep := range c.Endpoints {
-			r.veths[hostIfname(ep)], r.slots[ep.Slot], r.ips[ep.IP] = true, ep, ep
+			r.veths[in.hostDevice(ep)], r.slots[ep.Slot], r.ips[ep.IP] = true, ep, ep
 		}
 	}
-	for _, step := range []func() error{r.gateways, r.containers, r.ports, r.orphanVeths, r.orphanEntries, r.orphanNetns, r.staleFlows} {
+	for _, step := range []func() error{r.hostState, r.containers, r.ports, r.orphanVeths, r.orphanEntries, r.orphanNetns, r.staleFlows} {
 		if err := step(); err != nil {
 			return r.problems, err
 		}
@@ -151,53 +152,27 @@ func (in *Instance) reconcile(fix bool) ([]string, error) {
 	return r.problems, nil
 }
 
-// gateways: the gateway device holds exactly the bridge networks' gateways.
-func (r *reconciler) gateways() error {
-	want := map[netip.Prefix]*Network{}
-	for _, n := range r.in.Networks() {
-		if n.Driver == DriverBridge {
-			want[netip.PrefixFrom(n.IPAM.Gateway, n.IPAM.Subnet.Bits())] = n
+// hostState: each driver's host-wide state (the bridge's gateways) is
+// exactly what its networks in the store need.
+func (r *reconciler) hostState() error {
+	for _, d := range driver.All() {
+		hs, ok := d.(driver.HostState)
+		if !ok {
+			continue
+		}
+		var nets []*Network
+		for _, n := range r.in.Networks() {
+			if n.Driver == d.Name() {
+				nets = append(nets, n)
+			}
+		}
+		found, err := hs.Sweep(r.in.env(), nets, r.fix)
+		r.problems = append(r.problems, found...)
+		if err != nil {
+			return err
 		}
 	}
-	return r.in.inHost(func() error {
-		have := map[netip.Prefix]bool{}
-		if dev, err := netlink.LinkByName(gatewayDevice); err == nil {
-			addrs, err := kernel.AddrList(dev)
-			if err != nil {
-				return fmt.Errorf("list gateway addresses: %w", err)
-			}
-			for _, a := range addrs {
-				ip, _ := netip.AddrFromSlice(a.IP)
-				ones, _ := a.Mask.Size()
-				p := netip.PrefixFrom(ip.Unmap(), ones)
-				have[p] = true
-				if want[p] != nil {
-					continue
-				}
-				r.report("the gateway device holds %v, which no network has", p)
-				if r.fix {
-					if err := netlink.AddrDel(dev, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-						return fmt.Errorf("remove stray gateway %v: %w", p, err)
-					}
-				}
-			}
-		}
-		for p, n := range want {
-			if have[p] {
-				continue
-			}
-			r.report("network %s: the host lacks gateway address %v", n.Name, n.IPAM.Gateway)
-			if r.fix {
-				if err := r.in.step("kernel: add gateway of " + n.Name); err != nil {
-					return err
-				}
-				if err := addGateway(n); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	return nil
 }
 
 // containers: each container's namespace and endpoints are whole.
@@ -249,8 +224,12 @@ func (r *reconciler) containers() error {
 		}
 		for _, ep := range c.Endpoints {
 			n := in.state.Networks[ep.NetworkID]
+			d, err := in.driverOf(n)
+			if err != nil {
+				return err
+			}
 			if !rebuildAll {
-				why, err := r.endpointProblem(ep, entries, publishing[ep.Slot] != publishes)
+				why, err := d.CheckEndpoint(in.env(), ep, entries, publishing[ep.Slot] == publishes)
 				if err != nil {
 					return err
 				}
@@ -262,46 +241,13 @@ func (r *reconciler) containers() error {
 			if !r.fix {
 				continue
 			}
-			if err := in.disconnectKernel(c, n, ep); err != nil {
+			if err := d.Leave(in.env(), c, n, ep); err != nil {
 				return err
 			}
-			if err := in.connectKernel(c, n, ep); err != nil {
+			if err := d.Join(in.env(), c, n, ep, publishes); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-// endpointProblem says what is wrong with ep in the kernel, or "".
-func (r *reconciler) endpointProblem(ep *Endpoint, entries map[netip.Addr]loader.EndpointEntry, wrongState bool) (string, error) {
-	name := hostIfname(ep)
-	var why string
-	err := r.in.inHost(func() error {
-		l, err := netlink.LinkByName(name)
-		if err != nil {
-			why = fmt.Sprintf("veth %s is missing", name)
-			return nil
-		}
-		ifindex := l.Attrs().Index
-		entry, ok := entries[ep.IP]
-		switch {
-		case !ok:
-			why = fmt.Sprintf("%v is missing from the datapath", ep.IP)
-		case entry.Ifindex != ifindex || entry.Slot != ep.Slot:
-			why = fmt.Sprintf("the datapath sends %v to ifindex %d (slot %d), not %s (%d, slot %d)", ep.IP, entry.Ifindex, entry.Slot, name, ifindex, ep.Slot)
-		case wrongState:
-			why = fmt.Sprintf("the datapath's state of slot %d is wrong about published ports", ep.Slot)
-		default:
-			attached, err := r.dp.EndpointAttached(ifindex, ep.Slot)
-			if err != nil {
-				return err
-			}
-			if !attached {
-				why = fmt.Sprintf("veth %s lacks bpfnet's programs", name)
-			}
-		}
-		return nil
-	})
-	return why, err
 }

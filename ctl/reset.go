@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfnet/bpfnet/driver"
 	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/store/boltstore"
 )
@@ -48,9 +49,6 @@ func (in *Instance) Reset() error {
 		if err := in.removeMarkedVeths(); err != nil {
 			return err
 		}
-		if err := deleteGatewayDevice(); err != nil {
-			return err
-		}
 		uplinks, err := in.dp.Uplinks()
 		if err != nil {
 			return err
@@ -62,6 +60,11 @@ func (in *Instance) Reset() error {
 		}
 		return nil
 	}))
+	for _, d := range driver.All() {
+		if hs, ok := d.(driver.HostState); ok {
+			errs = append(errs, hs.RemoveAll(in.env()))
+		}
+	}
 	errs = append(errs, in.removeOwnNetnsDir())
 	errs = append(errs, in.dp.Remove())
 	in.dp = nil
@@ -84,9 +87,9 @@ func (in *Instance) Reset() error {
 func (in *Instance) resetContainer(c *Container) error {
 	err := in.inHost(func() error {
 		for _, ep := range c.Endpoints {
-			if l, err := netlink.LinkByName(hostIfname(ep)); err == nil {
+			if l, err := netlink.LinkByName(in.hostDevice(ep)); err == nil {
 				if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-					return fmt.Errorf("delete veth %s of container %s: %w", hostIfname(ep), c.Name, err)
+					return fmt.Errorf("delete veth %s of container %s: %w", in.hostDevice(ep), c.Name, err)
 				}
 			}
 		}

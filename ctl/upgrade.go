@@ -51,20 +51,21 @@ func (in *Instance) recordDatapath() error {
 // one: each endpoint's, each uplink's and the socket programs. An endpoint
 // whose veth is gone is left to `system repair`.
 func (in *Instance) reloadPrograms() error {
-	for _, c := range in.state.Containers {
+	all, err := in.allContainers()
+	if err != nil {
+		return err
+	}
+	for _, c := range all {
 		publishes, err := in.store.HasPorts(c.ID)
 		if err != nil {
 			return err
 		}
 		for _, ep := range c.Endpoints {
 			n := in.state.Networks[ep.NetworkID]
-			err := in.inHost(func() error {
-				l, err := netlink.LinkByName(hostIfname(ep))
-				if err != nil {
-					return nil
-				}
-				return in.dp.ReloadEndpoint(datapathEndpoint(n, ep, l.Attrs().Index, publishes))
-			})
+			d, err := in.driverOf(n)
+			if err == nil {
+				err = d.Reload(in.env(), n, ep, publishes)
+			}
 			if err != nil {
 				return fmt.Errorf("container %s on %s: %w", c.Name, n.Name, err)
 			}

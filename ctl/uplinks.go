@@ -47,6 +47,7 @@ func (in *Instance) syncHost() error {
 		if err != nil {
 			return fmt.Errorf("list host addresses: %w", err)
 		}
+		own := hostDevices()
 		seen := map[int]bool{}
 		for index, as := range addrs {
 			first, _ := netip.AddrFromSlice(as[0].IP)
@@ -61,7 +62,7 @@ func (in *Instance) syncHost() error {
 				continue // gone since the dump
 			}
 			name := l.Attrs().Name
-			if name == "lo" || name == gatewayDevice || name == gatewayDevicePeer || strings.HasPrefix(l.Attrs().Alias, in.aliasPrefix()) {
+			if name == "lo" || own[name] || strings.HasPrefix(l.Attrs().Alias, in.aliasPrefix()) {
 				continue
 			}
 			seen[index] = true

@@ -166,13 +166,10 @@ func hostAddrs() (map[netip.Addr]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list host addresses: %w", err)
 	}
-	gw := -1
-	if l, err := netlink.LinkByName(gatewayDevice); err == nil {
-		gw = l.Attrs().Index
-	}
+	own := ownDeviceIndexes()
 	out := map[netip.Addr]int{}
 	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && a.LinkIndex != gw {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && !own[a.LinkIndex] {
 			out[ip.Unmap()] = a.LinkIndex
 		}
 	}

@@ -59,17 +59,37 @@ type Driver interface {
 	Join(env Env, c *model.Container, n *model.Network, ep *model.Endpoint, publishes bool) error
 	// Leave undoes Join; pieces already gone are fine.
 	Leave(env Env, c *model.Container, n *model.Network, ep *model.Endpoint) error
+	// HostDevice names the host-side device of ep ("" if it has none),
+	// for the journal and the orphan scan.
+	HostDevice(ep *model.Endpoint) string
+	// Reload replaces ep's programs with this build's, in place.
+	Reload(env Env, n *model.Network, ep *model.Endpoint, publishes bool) error
 	// CheckEndpoint says what is wrong with ep in the kernel ("" when
 	// nothing is), given the datapath's forwarding entries and whether the
 	// datapath's state of ep says it publishes ports as it should.
 	CheckEndpoint(env Env, ep *model.Endpoint, entries map[netip.Addr]loader.EndpointEntry, stateRight bool) (string, error)
 }
 
-// Sweeper is a driver that keeps host-wide state of its networks (the
-// bridge's gateway device): Sweep compares it with nets, the driver's
-// networks in the store, both ways, and mends differences when fix is set.
-type Sweeper interface {
+// HostState is a driver that keeps host-wide state for its networks (the
+// bridge's gateway device).
+type HostState interface {
+	// Devices names the host-wide devices the driver keeps: they are
+	// neither uplinks nor host addresses of the host's own.
+	Devices() []string
+	// Sweep compares the host-wide state with nets, the driver's networks
+	// in the store, both ways, mending differences when fix is set.
 	Sweep(env Env, nets []*model.Network, fix bool) ([]string, error)
+	// RemoveAll removes the host-wide state (a reset).
+	RemoveAll(env Env) error
+}
+
+// All is every registered driver, sorted by name.
+func All() []Driver {
+	out := make([]Driver, 0, len(registry))
+	for _, name := range Names() {
+		out = append(out, registry[name])
+	}
+	return out
 }
 
 var registry = map[string]Driver{}

@@ -1,4 +1,4 @@
-package ctl
+package bridge
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/bpfnet/bpfnet/kernel"
+	"github.com/bpfnet/bpfnet/model"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -19,21 +20,21 @@ import (
 // container by a /32 route on its veth. A veth pair stands in for a dummy
 // device, which not every kernel has.
 const (
-	gatewayDevice     = "bpfnet0"
-	gatewayDevicePeer = "bpfnet0p"
+	GatewayDevice     = "bpfnet0"
+	GatewayDevicePeer = "bpfnet0p"
 )
 
 // ensureGatewayDevice creates the device pair if needed. Call in the host namespace.
 func ensureGatewayDevice() (netlink.Link, error) {
-	if l, err := netlink.LinkByName(gatewayDevice); err == nil {
+	if l, err := netlink.LinkByName(GatewayDevice); err == nil {
 		return l, nil
 	}
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: gatewayDevice}, PeerName: gatewayDevicePeer}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: GatewayDevice}, PeerName: GatewayDevicePeer}
 	if err := netlink.LinkAdd(veth); err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("create gateway device %s: %w", gatewayDevice, err)
+		return nil, fmt.Errorf("create gateway device %s: %w", GatewayDevice, err)
 	}
-	for _, name := range []string{gatewayDevice, gatewayDevicePeer} {
-		_ = kernel.WriteSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1")
+	for _, name := range []string{GatewayDevice, GatewayDevicePeer} {
+		kernel.DisableIPv6(name)
 		l, err := netlink.LinkByName(name)
 		if err == nil {
 			err = netlink.LinkSetUp(l)
@@ -42,10 +43,10 @@ func ensureGatewayDevice() (netlink.Link, error) {
 			return nil, fmt.Errorf("bring up gateway device %s: %w", name, err)
 		}
 	}
-	return netlink.LinkByName(gatewayDevice)
+	return netlink.LinkByName(GatewayDevice)
 }
 
-func gatewayAddr(n *Network) *netlink.Addr {
+func gatewayAddr(n *model.Network) *netlink.Addr {
 	return &netlink.Addr{IPNet: &net.IPNet{
 		IP:   n.IPAM.Gateway.AsSlice(),
 		Mask: net.CIDRMask(n.IPAM.Subnet.Bits(), 32),
@@ -53,7 +54,7 @@ func gatewayAddr(n *Network) *netlink.Addr {
 }
 
 // addGateway gives the host n's gateway address. Call in the host namespace.
-func addGateway(n *Network) error {
+func addGateway(n *model.Network) error {
 	dev, err := ensureGatewayDevice()
 	if err != nil {
 		return err
@@ -65,8 +66,8 @@ func addGateway(n *Network) error {
 }
 
 // delGateway removes n's gateway address. Call in the host namespace.
-func delGateway(n *Network) error {
-	dev, err := netlink.LinkByName(gatewayDevice)
+func delGateway(n *model.Network) error {
+	dev, err := netlink.LinkByName(GatewayDevice)
 	if err != nil {
 		return nil // nothing to remove
 	}
@@ -77,8 +78,8 @@ func delGateway(n *Network) error {
 }
 
 // hasGateway tells whether the host holds n's gateway address.
-func hasGateway(n *Network) bool {
-	dev, err := netlink.LinkByName(gatewayDevice)
+func hasGateway(n *model.Network) bool {
+	dev, err := netlink.LinkByName(GatewayDevice)
 	if err != nil {
 		return false
 	}
@@ -96,37 +97,12 @@ func hasGateway(n *Network) bool {
 
 // deleteGatewayDevice removes the pair, with every gateway address.
 func deleteGatewayDevice() error {
-	l, err := netlink.LinkByName(gatewayDevice)
+	l, err := netlink.LinkByName(GatewayDevice)
 	if err != nil {
 		return nil
 	}
 	if err := netlink.LinkDel(l); err != nil {
-		return fmt.Errorf("delete gateway device %s: %w", gatewayDevice, err)
+		return fmt.Errorf("delete gateway device %s: %w", GatewayDevice, err)
 	}
 	return nil
-}
-
-// hostRoutes lists the host's IPv4 routes other than default routes and
-// bpfnet's own subnets, for picking a free default pool. Call in the host
-// namespace.
-func hostRoutes() ([]netip.Prefix, error) {
-	routes, err := kernel.MainRoutes()
-	if err != nil {
-		return nil, fmt.Errorf("list host routes: %w", err)
-	}
-	gw, _ := netlink.LinkByName(gatewayDevice)
-	var out []netip.Prefix
-	for _, r := range routes {
-		if r.Dst == nil || (gw != nil && r.LinkIndex == gw.Attrs().Index) {
-			continue
-		}
-		ones, _ := r.Dst.Mask.Size()
-		if ones == 0 {
-			continue
-		}
-		if a, ok := netip.AddrFromSlice(r.Dst.IP); ok {
-			out = append(out, netip.PrefixFrom(a.Unmap(), ones).Masked())
-		}
-	}
-	return out, nil
 }
