@@ -24,13 +24,25 @@ func conntrackCommand(g *globals) *cobra.Command {
 					return err
 				}
 				if format == "json" {
-					return writeJSON(cmd.OutOrStdout(), flows)
+					views := make([]flowView, 0, len(flows))
+					for _, f := range flows {
+						views = append(views, flowView{Proto: f.Proto, Src: f.Src, Dst: f.Dst, Kind: f.Kind, NAT: f.NAT,
+							Established: f.Established, Closing: f.Closing, ExpiresIn: f.ExpiresIn, UplinkIfindex: f.UplinkIfindex})
+					}
+					return writeJSON(cmd.OutOrStdout(), views)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
-				fmt.Fprintln(tw, "PROTO\tSOURCE\tDESTINATION\tKIND\tTRANSLATED TO\tEXPIRES IN")
+				fmt.Fprintln(tw, "PROTO\tSOURCE\tDESTINATION\tKIND\tTRANSLATED TO\tSTATE\tEXPIRES IN")
 				for _, f := range flows {
 					proto := map[uint8]string{unix.IPPROTO_TCP: "tcp", unix.IPPROTO_UDP: "udp", unix.IPPROTO_ICMP: "icmp"}[f.Proto]
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", proto, f.Src, f.Dst, f.Kind, f.NAT, f.ExpiresIn.Round(1e9))
+					state := "unconfirmed"
+					switch {
+					case f.Closing:
+						state = "closing"
+					case f.Established:
+						state = "established"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", proto, f.Src, f.Dst, f.Kind, f.NAT, state, f.ExpiresIn.Round(1e9))
 				}
 				return tw.Flush()
 			})

@@ -60,6 +60,6 @@ func systemCommand(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(reset, check, repair)
+	cmd.AddCommand(reset, check, repair, systemStats(g))
 	return cmd
 }

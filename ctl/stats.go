@@ -85,3 +85,27 @@ func endpointIPs(c *Container) []netip.Addr {
 	}
 	return ips
 }
+
+// InstanceCounters are the datapath's instance-wide counters: connection
+// tracking pressure and the drops no endpoint owns (the host's slot).
+type InstanceCounters struct {
+	ConntrackEntries uint32 // the established table's size
+	Conntrack        []loader.ConntrackCounter
+	HostDrops        []loader.Drop
+}
+
+// InstanceCounters reads the instance-wide counters.
+func (in *Instance) InstanceCounters() (InstanceCounters, error) {
+	var out InstanceCounters
+	dp, err := in.datapath()
+	if err != nil {
+		return out, err
+	}
+	out.ConntrackEntries = dp.ConntrackEntries()
+	if out.Conntrack, err = dp.ConntrackCounters(); err != nil {
+		return out, err
+	}
+	host, err := dp.Counters(loader.HostSlot)
+	out.HostDrops = host.Drops
+	return out, err
+}

@@ -18,6 +18,10 @@ import (
 // rows below count what belongs to no endpoint (enum slots).
 const FirstEndpointSlot = uint32(bpf.ContainerSlotsFIRST_ENDPOINT_SLOT)
 
+// HostSlot is the counters row of what belongs to no endpoint: drops on
+// the uplinks and of packets no endpoint sent.
+const HostSlot = uint32(bpf.ContainerSlotsHOST_SLOT)
+
 // Endpoint is what the datapath knows of one container interface.
 type Endpoint struct {
 	Slot           uint32 // row in the counters, unique in the instance

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -154,24 +153,16 @@ func established(t *testing.T, in *tu.Instance) int {
 	return n
 }
 
-// ctCounters reads the instance's connection tracking counters through the
-// loader (the CLI does not show them yet).
+// ctCounters reads the instance's connection tracking counters, as
+// `system stats` shows them.
 func ctCounters(t *testing.T, in *tu.Instance) map[string]uint64 {
 	t.Helper()
-	d, err := loader.Open(filepath.Join(in.Root, "bpffs"), loader.AttachAuto)
-	if err != nil {
-		t.Fatal(err)
+	var st struct{ Conntrack map[string]uint64 }
+	in.MustJSON(&st, "system", "stats", "--format", "json")
+	if len(st.Conntrack) == 0 {
+		t.Fatal("system stats shows no conntrack counters")
 	}
-	defer d.Close()
-	cs, err := d.ConntrackCounters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]uint64{}
-	for _, c := range cs {
-		out[c.Name] = c.Value
-	}
-	return out
+	return st.Conntrack
 }
 
 // floodFromLAN sends floodSYNs TCP SYNs to the published port from the
