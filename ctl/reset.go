@@ -73,7 +73,10 @@ func (in *Instance) Reset() error {
 	in.store = nil
 	path := storePath(in.opts)
 	aside, _ := filepath.Glob(path + ".damaged-*")
-	for _, p := range append([]string{path, boltstore.BackupPath(path), in.journalPath()}, aside...) {
+	// Backup first, journal last: a reset killed before the store goes is
+	// rolled back (the next command rebuilds from the store); after, it is
+	// complete (nothing is left to rebuild from).
+	for _, p := range append([]string{boltstore.BackupPath(path), path, in.journalPath()}, aside...) {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
