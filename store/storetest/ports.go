@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
@@ -36,11 +38,21 @@ func hasPorts(t *testing.T, s store.Store, ctrID string, want ...ports.Mapping) 
 	}
 	got, want = slices.SortedFunc(slices.Values(got), byText), slices.SortedFunc(slices.Values(want), byText)
 	if !slices.Equal(got, want) {
-		t.Errorf("Ports(%.4s) = %v, want %v", ctrID, got, want)
+		t.Errorf("Ports(%.4s) = %s, want %s", ctrID, fields(got), fields(want))
 	}
 	if has, err := s.HasPorts(ctrID); err != nil || has != (len(want) > 0) {
 		t.Errorf("HasPorts(%.4s) = %v, %v; want %v", ctrID, has, err, len(want) > 0)
 	}
+}
+
+// fields shows what String leaves out: a zero and an explicit 0.0.0.0 both
+// print as 0.0.0.0.
+func fields(ms []ports.Mapping) string {
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "[%v HostIP=%v HostPortEnd=%d] ", m, m.HostIP, m.HostPortEnd)
+	}
+	return b.String()
 }
 
 // indexIs checks that WithPortIndex answers as a list of all would.
@@ -105,6 +117,11 @@ func testPorts(t *testing.T, s store.Store) {
 	hasPorts(t, s, api)
 	// Removing what is not there is no error.
 	apply(t, s, store.Change{RemovePorts: portSet{web: {web8080}, api: {api8080}}})
+
+	// An explicit 0.0.0.0 comes back as all addresses, the form ports.Parse
+	// gives, so that equal mappings compare equal.
+	apply(t, s, store.Change{AddPorts: portSet{web: {mapping("0.0.0.0", 8080, 80, ports.TCP)}}})
+	hasPorts(t, s, web, web8080)
 }
 
 // The port index answers Holds and Highest as the list of every mapping.
