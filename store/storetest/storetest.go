@@ -31,6 +31,7 @@ var cases = []struct {
 	{"PutsAndDeletes", testPutsAndDeletes},
 	{"HasContainers", testHasContainers},
 	{"Meta", testMeta},
+	{"MetaKeysApart", testMetaKeysApart},
 	{"ContainerID", testContainerID},
 	{"ContainerIDNamesAreNames", testNamesAreNames},
 	{"ContainerIDRename", testRename},
