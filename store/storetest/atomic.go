@@ -100,6 +100,6 @@ func testRefusedChange(t *testing.T, s store.Store) {
 		t.Fatal("b was given a binding a holds")
 	}
 	if after := read(); !reflect.DeepEqual(after, before) {
-		t.Errorf("the refused change was applied in part:\nbefore %+v\nafter  %+v", before, after)
+		t.Errorf("the refused change was applied in part:\nbefore %s\nafter  %s", show(before), show(after))
 	}
 }

@@ -71,18 +71,18 @@ func testRoundTrip(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	if want := map[string]*model.Network{net1: fullNetwork(), net2: n2}; !reflect.DeepEqual(st.Networks, want) {
-		t.Errorf("Load networks = %+v, want %+v", st.Networks, want)
+		t.Errorf("Load networks = %s, want %s", show(st.Networks), show(want))
 	}
 	c, err := s.Container(id("c1"))
 	if err != nil || !reflect.DeepEqual(c, fullContainer()) {
-		t.Errorf("Container = %+v (%v), want %+v", c, err, fullContainer())
+		t.Errorf("Container = %s (%v), want %s", show(c), err, show(fullContainer()))
 	}
 	all, err := s.Containers()
 	if want := map[string]*model.Container{id("c1"): fullContainer()}; err != nil || !reflect.DeepEqual(all, want) {
-		t.Errorf("Containers = %+v (%v), want %+v", all, err, want)
+		t.Errorf("Containers = %s (%v), want %s", show(all), err, show(want))
 	}
 	if c, err := s.Container(id("c2")); c != nil || err != nil {
-		t.Errorf("Container of an unknown ID = %+v, %v; want nil, nil", c, err)
+		t.Errorf("Container of an unknown ID = %s, %v; want nil, nil", show(c), err)
 	}
 	if err := s.Verify(); err != nil {
 		t.Errorf("Verify of a sound store: %v", err)
@@ -113,7 +113,7 @@ func testNoAliasing(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(st.Networks[n.ID], fullNetwork()) || !reflect.DeepEqual(got, fullContainer()) {
-			t.Fatalf("%s: stored records changed: %+v, %+v", when, st.Networks[n.ID], got)
+			t.Fatalf("%s: stored records changed: %s, %s", when, show(st.Networks[n.ID]), show(got))
 		}
 		if used, err := s.UsedIPs(net1); err != nil || !used[netip.MustParseAddr("172.18.5.2")] {
 			t.Fatalf("%s: the address index changed: %v, %v", when, used, err)
@@ -144,7 +144,7 @@ func testNoAliasing(t *testing.T, s store.Store) {
 func testLoadNetworksOnly(t *testing.T, s store.Store) {
 	st, err := s.Load()
 	if err != nil || len(st.Networks) != 0 || len(st.Containers) != 0 {
-		t.Fatalf("Load of an empty store = %+v, %v", st, err)
+		t.Fatalf("Load of an empty store = %s, %v", show(st), err)
 	}
 	a, b := container(id("c1"), "a"), container(id("c2"), "b", endpoint(net1, "172.18.0.2", 1))
 	apply(t, s, store.Change{PutNetworks: []*model.Network{network(net1, "n1", 1, "172.18.0.0/16")},
@@ -162,7 +162,7 @@ func testLoadNetworksOnly(t *testing.T, s store.Store) {
 	}
 	all, err := s.Containers()
 	if want := map[string]*model.Container{a.ID: a, b.ID: b}; err != nil || !reflect.DeepEqual(all, want) {
-		t.Errorf("Containers = %v (%v), want %v", all, err, want)
+		t.Errorf("Containers = %s (%v), want %s", show(all), err, show(want))
 	}
 }
 
@@ -178,14 +178,14 @@ func testPutsAndDeletes(t *testing.T, s store.Store) {
 
 	st, err := s.Load()
 	if want := map[string]*model.Network{net1: n1}; err != nil || !reflect.DeepEqual(st.Networks, want) {
-		t.Errorf("networks = %+v (%v), want %+v", st.Networks, err, want)
+		t.Errorf("networks = %s (%v), want %s", show(st.Networks), err, show(want))
 	}
 	all, err := s.Containers()
 	if want := map[string]*model.Container{a.ID: a}; err != nil || !reflect.DeepEqual(all, want) {
-		t.Errorf("containers = %+v (%v), want %+v", all, err, want)
+		t.Errorf("containers = %s (%v), want %s", show(all), err, show(want))
 	}
 	if got, err := s.Container(b.ID); got != nil || err != nil {
-		t.Errorf("deleted container read as %+v, %v", got, err)
+		t.Errorf("deleted container read as %s, %v", show(got), err)
 	}
 	if got, ok, err := s.ContainerID("b"); ok || err != nil {
 		t.Errorf("the deleted container's name resolves to %q (%v)", got, err)

@@ -9,6 +9,8 @@ package storetest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -20,11 +22,13 @@ import (
 	"github.com/bpfnet/bpfnet/store"
 )
 
-// cases are the suite's subtests, each on a store of its own.
-var cases = []struct {
+type testCase struct {
 	name string
 	fn   func(*testing.T, store.Store)
-}{
+}
+
+// cases are the suite's subtests, each on a store of its own.
+var cases = []testCase{
 	{"RoundTrip", testRoundTrip},
 	{"NoAliasing", testNoAliasing},
 	{"LoadNetworksOnly", testLoadNetworksOnly},
@@ -52,6 +56,11 @@ var cases = []struct {
 // implementation makes fail: each is skipped with a notice, and the caller
 // removes the name when the bug is fixed.
 func Run(t *testing.T, open func(t *testing.T) store.Store, skip ...string) {
+	for _, name := range skip {
+		if !slices.ContainsFunc(cases, func(c testCase) bool { return c.name == name }) {
+			t.Errorf("storetest has no case %q to skip", name)
+		}
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if slices.Contains(skip, c.name) {
@@ -100,8 +109,17 @@ var created = time.Date(2026, 11, 29, 15, 4, 5, 123456789, time.UTC)
 func apply(t *testing.T, s store.Store, ch store.Change) {
 	t.Helper()
 	if err := s.Apply(ch); err != nil {
-		t.Fatalf("apply %+v: %v", ch, err)
+		t.Fatalf("apply %s: %v", show(ch), err)
 	}
+}
+
+// show is v in JSON, which prints the records behind pointers.
+func show(v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%+v", v)
+	}
+	return string(data)
 }
 
 func puts(cs ...*model.Container) store.Change { return store.Change{PutContainers: cs} }
