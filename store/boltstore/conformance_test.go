@@ -16,16 +16,5 @@ func TestConformance(t *testing.T) {
 		}
 		return s
 	}
-	storetest.Run(t, open,
-		// removePorts deletes the hostports entry of a binding whatever
-		// container holds it: the holder keeps it in container_ports, the
-		// index says it is free, and a third container is given it.
-		"RemovePortsOfAnother",
-		// addPorts creates the container's bucket before looking at the
-		// mappings: adding none makes HasPorts true with no port.
-		"AddNoPorts",
-		// PutMeta writes the bucket that also holds the schema, the
-		// generation and the record counts: PutMeta("networks", ...) makes
-		// Load report damage, PutMeta("generation", ...) moves the commit count.
-		"MetaKeysApart")
+	storetest.Run(t, open)
 }

@@ -118,6 +118,9 @@ func (s *Store) HasPorts(id string) (bool, error) {
 }
 
 func addPorts(tx *bolt.Tx, id string, ms []ports.Mapping) error {
+	if len(ms) == 0 {
+		return nil // no bucket: HasPorts must stay false
+	}
 	own, err := tx.Bucket(bucketContainerPorts).CreateBucketIfNotExists([]byte(id))
 	if err != nil {
 		return err
@@ -153,7 +156,7 @@ func removePorts(tx *bolt.Tx, id string, ms []ports.Mapping) error {
 		if err := own.Delete(k); err != nil {
 			return err
 		}
-		if err := all.Delete(k); err != nil {
+		if err := deleteHeld(all, k, id); err != nil {
 			return err
 		}
 	}
@@ -170,8 +173,17 @@ func removeAllPorts(tx *bolt.Tx, id string) error {
 		return nil
 	}
 	all := tx.Bucket(bucketHostPorts)
-	if err := own.ForEach(func(k, _ []byte) error { return all.Delete(k) }); err != nil {
+	if err := own.ForEach(func(k, _ []byte) error { return deleteHeld(all, k, id) }); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketContainerPorts).DeleteBucket([]byte(id))
+}
+
+// deleteHeld frees the binding k in the index only if container id holds
+// it: one container's removal never frees another's port.
+func deleteHeld(all *bolt.Bucket, k []byte, id string) error {
+	if string(all.Get(k)) != id {
+		return nil
+	}
+	return all.Delete(k)
 }

@@ -279,8 +279,17 @@ func (s *Store) Meta(key string) (string, error) {
 	return v, nil
 }
 
-// PutMeta writes a value of the meta bucket.
+// reservedMeta are the meta keys the store keeps for itself.
+var reservedMeta = map[string]bool{
+	string(keySchema): true, string(keyGeneration): true, string(keyNetworkCount): true, string(keyContainerCount): true,
+}
+
+// PutMeta writes a value of the meta bucket; the store's own keys are
+// refused.
 func (s *Store) PutMeta(key, value string) error {
+	if reservedMeta[key] {
+		return fmt.Errorf("write store meta %s: the store keeps that key itself", key)
+	}
 	err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte(key), []byte(value)) })
 	if err != nil {
 		return fmt.Errorf("write store meta %s: %w", key, err)
