@@ -19,6 +19,13 @@ import (
 // matches the store after (issue 9, contract C11).
 func TestLockSurvivesReset(t *testing.T) {
 	t.Parallel()
+	if os.Getenv("BPFNET_VM") == "1" {
+		// Debian's 5.10 under QEMU's TCG soft-locks in rtnl_getlink with these
+		// twenty processes beside the suite's other tests (seen twice; alone
+		// it passes): the lock's logic does not depend on the kernel, and the
+		// host runs this test.
+		t.Skip("too many concurrent processes for a TCG guest")
+	}
 	in := tu.NewInstance(t, "tc")
 	in.MustRun("network", "create", "app")
 	in.MustRun("system", "reset", "-f")
