@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/bpfnet/bpfnet/ipam"
 	tu "github.com/bpfnet/bpfnet/tests/testutil"
 )
 
@@ -23,7 +25,10 @@ func TestHostileFramesDropped(t *testing.T) {
 	b := in.CreateContainer("peer", "--network", "pub")
 	epA, epB := in.On(a, "pub"), in.On(b, "pub")
 	udp := tu.IPv4Packet(epA.IPAddress, epB.IPAddress, 17, tu.UDPDatagram(40000, 53, []byte("bpfnet-e2e hostile")))
-	toB := tu.EthernetFrame(epB.MAC(), epA.MAC(), 0x0800, udp)
+	// To the gateway's MAC, as a container's stack sends to a neighbour (ARP
+	// answers the gateway's MAC for every peer; 5.10 delivers only those).
+	gwMAC := ipam.MAC(netip.MustParseAddr(epA.Gateway))
+	toB := tu.EthernetFrame(gwMAC, epA.MAC(), 0x0800, udp)
 	tagged := func(tpid uint16, frame []byte) []byte {
 		f := slices.Clone(frame[:12])
 		f = binary.BigEndian.AppendUint16(f, tpid)
