@@ -61,21 +61,31 @@ func checkTrusted(path string, f *os.File) error {
 // and not writable by others unless sticky (as /tmp).
 func checkParentsTrusted(root string) error {
 	for dir := filepath.Dir(root); ; dir = filepath.Dir(dir) {
-		fi, err := os.Stat(dir)
-		if err != nil {
-			return fmt.Errorf("check %s: %w", dir, err)
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		if st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-			return fmt.Errorf("refusing to use %s: its parent %s is owned by uid %d", root, dir, st.Uid)
-		}
-		if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
-			return fmt.Errorf("refusing to use %s: its parent %s is writable by group or others (mode %#o)", root, dir, fi.Mode().Perm())
+		if err := checkParentTrusted(root, dir); err != nil {
+			return err
 		}
 		if dir == "/" || dir == "." {
 			return nil
 		}
 	}
+}
+
+func checkParentTrusted(root, dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // MkdirAll makes it, as root's, below a parent checked here
+	}
+	if err != nil {
+		return fmt.Errorf("check %s: %w", dir, err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("refusing to use %s: its parent %s is owned by uid %d", root, dir, st.Uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("refusing to use %s: its parent %s is writable by group or others (mode %#o)", root, dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // ownNetnsPath refuses to act on a namespace file the store names unless
