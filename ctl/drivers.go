@@ -5,8 +5,7 @@ import (
 
 	"github.com/bpfnet/bpfnet/driver"
 	_ "github.com/bpfnet/bpfnet/driver/bridge" // the drivers register themselves
-	_ "github.com/bpfnet/bpfnet/driver/host"
-	_ "github.com/bpfnet/bpfnet/driver/null"
+	_ "github.com/bpfnet/bpfnet/driver/endpointless"
 	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/model"
 )
