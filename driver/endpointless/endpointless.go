@@ -23,7 +23,7 @@ func init() {
 	driver.Register(Driver{model.DriverNull, driver.SandboxIsolated})
 }
 
-func (d Driver) Name() string             { return d.name }
+func (d Driver) Name() string            { return d.name }
 func (d Driver) Sandbox() driver.Sandbox { return d.sandbox }
 
 // Settings takes no option: there is nothing to set.
