@@ -176,28 +176,53 @@ static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
 	return to_peer(skb, peer);
 }
 
-/* snat_port picks a free masquerade port for f on nat_addr and records the
- * reply direction. Only a flow's first packet gets here. */
-static __always_inline int snat_port(const struct flow *f, __u32 nat_addr, __u64 now, __u16 *port)
+/* snat_port_pick picks a free masquerade port on nat_addr for the flow
+ * whose key is packed in addrs, ports and proto_closing (the protocol, and
+ * 1 << 8 when the packet closes the flow), and records the reply
+ * direction. Only a flow's first packet gets here. A global function, which
+ * the verifier checks once instead of walking its tries on every path to
+ * it, so it takes scalars only. The port (network byte order; never 0),
+ * or -drop_reason. */
+__noinline int snat_port_pick(__u64 addrs, __u32 ports, __u32 proto_closing, __u32 nat_addr)
 {
+	__u8 proto = proto_closing, closing = proto_closing >> 8;
 	struct ct_key reply = {
-		.saddr = f->key.daddr, .daddr = nat_addr,
-		.sport = f->key.dport, .proto = f->key.proto,
+		.saddr = (__u32)(addrs >> 32), .daddr = nat_addr,
+		.sport = (__u16)(ports >> 16), .proto = proto,
 	};
+	struct ct_new_entry h = {
+		.e = { .nat_addr = (__u32)addrs, .nat_port = (__u16)ports, .kind = CT_SNAT_REPLY, .closing = closing },
+	};
+	__u64 now = bpf_ktime_get_ns();
 	__u32 start = bpf_get_prandom_u32();
 
+	h.e.expires = now + ct_lifetime_of(proto, closing, 0);
 	for (int i = 0; i < SNAT_TRIES; i++) {
 		struct ct_entry used;
 
 		reply.dport = bpf_htons(SNAT_PORT_FIRST + (start + i) % SNAT_PORT_COUNT);
 		if (ct_peek(&reply, &used))
 			continue;
-		if (ct_create(&reply, f, now, CT_SNAT_REPLY, f->key.saddr, f->key.sport, 0))
-			return DROP_CT_INSERT;
-		*port = reply.dport;
-		return 0;
+		if (bpf_map_update_elem(&bpfnet_ct_new, &reply, &h, BPF_ANY)) {
+			ct_count(CT_STAT_INSERT_FAILED);
+			return -DROP_CT_INSERT;
+		}
+		ct_count(CT_STAT_NEW);
+		return reply.dport;
 	}
-	return DROP_NAT_NO_PORT;
+	return -DROP_NAT_NO_PORT;
+}
+
+static __always_inline int snat_port(const struct flow *f, __u32 nat_addr, __u16 *port)
+{
+	int ret = snat_port_pick((__u64)f->key.saddr | (__u64)f->key.daddr << 32,
+				 (__u32)f->key.sport | (__u32)f->key.dport << 16,
+				 f->key.proto | !!(f->tcp_flags & (TCP_FIN | TCP_RST)) << 8, nat_addr);
+
+	if (ret < 0)
+		return -ret;
+	*port = ret;
+	return 0;
 }
 
 /* send_routed sends a packet the datapath routed itself (TTL decremented,
@@ -262,7 +287,7 @@ static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f
 		ct_count(CT_STAT_NO_FLOW);
 		return drop(config.slot, DROP_NO_FLOW, DIR_FROM_CONTAINER);
 	}
-	int reason = snat_port(f, up->ip, now, &nat_port);
+	int reason = snat_port(f, up->ip, &nat_port);
 	if (reason)
 		return drop(config.slot, reason, DIR_FROM_CONTAINER);
 	if (ct_create(&f->key, f, now, CT_SNAT_ORIG, up->ip, nat_port, 0))
