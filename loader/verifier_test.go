@@ -20,9 +20,9 @@ import (
 // about half again above what the programs cost now (kernel 6.12: the
 // container ingress program ~NNN, egress ~NNN, uplink ~NNN).
 var verifierBudget = map[string]int{
-	bpf.ContainerProgBpfnetFromContainer: 40000,
+	bpf.ContainerProgBpfnetFromContainer: 25000,
 	bpf.ContainerProgBpfnetToContainer:   1000,
-	bpf.HostProgBpfnetFromUplink:         15000,
+	bpf.HostProgBpfnetFromUplink:         8000,
 }
 
 var (
