@@ -177,47 +177,34 @@ static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
 }
 
 /* snat_port_pick picks a free masquerade port on nat_addr for the flow
- * whose key is packed in addrs, ports and proto_closing (the protocol, and
- * 1 << 8 when the packet closes the flow), and records the reply
- * direction. Only a flow's first packet gets here. A global function, which
- * the verifier checks once instead of walking its tries on every path to
- * it, so it takes scalars only. The port (network byte order; never 0),
- * or -drop_reason. */
-__noinline int snat_port_pick(__u64 addrs, __u32 ports, __u32 proto_closing, __u32 nat_addr)
+ * packed in addrs and ports (ct_create_flow's packing, closing included)
+ * and records the reply direction. Only a flow's first packet gets here.
+ * A global function, so the verifier walks its tries once, not on every
+ * path to it; each try is a call for the same reason. The port (network
+ * byte order; never 0), or -drop_reason. */
+__noinline int snat_port_pick(__u64 addrs, __u64 ports, __u32 nat_addr, __u64 now)
 {
-	__u8 proto = proto_closing, closing = proto_closing >> 8;
-	struct ct_key reply = {
-		.saddr = (__u32)(addrs >> 32), .daddr = nat_addr,
-		.sport = (__u16)(ports >> 16), .proto = proto,
-	};
-	struct ct_new_entry h = {
-		.e = { .nat_addr = (__u32)addrs, .nat_port = (__u16)ports, .kind = CT_SNAT_REPLY, .closing = closing },
-	};
-	__u64 now = bpf_ktime_get_ns();
+	struct ct_key f = ct_key_of(addrs, ports);
+	struct ct_key reply = { .saddr = f.daddr, .daddr = nat_addr, .sport = f.dport, .proto = f.proto };
+	__u64 nat = (__u64)f.saddr | (__u64)f.sport << 32;
+	__u64 closing_kind = (ports & CT_PACKED_CLOSING) | (__u64)CT_SNAT_REPLY << 48;
 	__u32 start = bpf_get_prandom_u32();
 
-	h.e.expires = now + ct_lifetime_of(proto, closing, 0);
 	for (int i = 0; i < SNAT_TRIES; i++) {
-		struct ct_entry used;
-
 		reply.dport = bpf_htons(SNAT_PORT_FIRST + (start + i) % SNAT_PORT_COUNT);
-		if (ct_peek(&reply, &used))
+		if (ct_in_use(ct_key_addrs(&reply), ct_key_ports(&reply)))
 			continue;
-		if (bpf_map_update_elem(&bpfnet_ct_new, &reply, &h, BPF_ANY)) {
-			ct_count(CT_STAT_INSERT_FAILED);
+		if (ct_create_flow(ct_key_addrs(&reply), ct_key_ports(&reply) | closing_kind, nat, 0, now))
 			return -DROP_CT_INSERT;
-		}
-		ct_count(CT_STAT_NEW);
 		return reply.dport;
 	}
 	return -DROP_NAT_NO_PORT;
 }
 
-static __always_inline int snat_port(const struct flow *f, __u32 nat_addr, __u16 *port)
+static __always_inline int snat_port(const struct flow *f, __u32 nat_addr, __u64 now, __u16 *port)
 {
-	int ret = snat_port_pick((__u64)f->key.saddr | (__u64)f->key.daddr << 32,
-				 (__u32)f->key.sport | (__u32)f->key.dport << 16,
-				 f->key.proto | !!(f->tcp_flags & (TCP_FIN | TCP_RST)) << 8, nat_addr);
+	__u64 closing = f->tcp_flags & (TCP_FIN | TCP_RST) ? CT_PACKED_CLOSING : 0;
+	int ret = snat_port_pick(ct_key_addrs(&f->key), ct_key_ports(&f->key) | closing, nat_addr, now);
 
 	if (ret < 0)
 		return -ret;
@@ -287,7 +274,7 @@ static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f
 		ct_count(CT_STAT_NO_FLOW);
 		return drop(config.slot, DROP_NO_FLOW, DIR_FROM_CONTAINER);
 	}
-	int reason = snat_port(f, up->ip, &nat_port);
+	int reason = snat_port(f, up->ip, now, &nat_port);
 	if (reason)
 		return drop(config.slot, reason, DIR_FROM_CONTAINER);
 	if (ct_create(&f->key, f, now, CT_SNAT_ORIG, up->ip, nat_port, 0))

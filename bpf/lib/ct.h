@@ -53,6 +53,30 @@ static __always_inline struct ct_key ct_reverse(const struct ct_key *k)
 	return r;
 }
 
+/* A key as scalars, for the global functions below: 5.10 lets a global
+ * function take no pointer but the context. ct_key_ports also has room
+ * above bit 40 for what a function needs of the packet. */
+#define CT_PACKED_CLOSING (1ULL << 40) /* ct_create_flow: the packet closes the flow */
+
+static __always_inline __u64 ct_key_addrs(const struct ct_key *k)
+{
+	return (__u64)k->saddr | (__u64)k->daddr << 32;
+}
+
+static __always_inline __u64 ct_key_ports(const struct ct_key *k)
+{
+	return (__u64)k->sport | (__u64)k->dport << 16 | (__u64)k->proto << 32;
+}
+
+static __always_inline struct ct_key ct_key_of(__u64 addrs, __u64 ports)
+{
+	struct ct_key k = {
+		.saddr = (__u32)addrs, .daddr = (__u32)(addrs >> 32),
+		.sport = (__u16)ports, .dport = (__u16)(ports >> 16), .proto = (__u8)(ports >> 32),
+	};
+	return k;
+}
+
 /* ct_partner is the key of the other entry of a masqueraded flow. */
 static __always_inline struct ct_key ct_partner(const struct ct_key *k, const struct ct_entry *e)
 {
@@ -141,12 +165,9 @@ static __always_inline int ct_admit(const struct ct_key *key, const struct ct_en
  * a global function no other pointer than the context) and looks the
  * entry up again; only a flow's confirming packet pays that lookup.
  * -1: not confirmed. */
-__noinline int ct_confirm_flow(__u64 addrs, __u32 ports, __u32 proto, __u64 now)
+__noinline int ct_confirm_flow(__u64 addrs, __u64 ports, __u64 now)
 {
-	struct ct_key key = {
-		.saddr = (__u32)addrs, .daddr = (__u32)(addrs >> 32),
-		.sport = (__u16)ports, .dport = (__u16)(ports >> 16), .proto = (__u8)proto,
-	};
+	struct ct_key key = ct_key_of(addrs, ports);
 	struct ct_new_entry *h = bpf_map_lookup_elem(&bpfnet_ct_new, &key);
 	struct ct_new_entry *p;
 	struct ct_entry e;
@@ -181,8 +202,7 @@ __noinline int ct_confirm_flow(__u64 addrs, __u32 ports, __u32 proto, __u64 now)
  * refreshed. */
 static __always_inline void ct_confirm(const struct ct_key *key, __u64 now)
 {
-	ct_confirm_flow((__u64)key->saddr | (__u64)key->daddr << 32, (__u32)key->sport | (__u32)key->dport << 16,
-			key->proto, now);
+	ct_confirm_flow(ct_key_addrs(key), ct_key_ports(key), now);
 }
 
 /* ct_acks_reply: f, from the originator, acknowledges sequence space the
@@ -243,11 +263,7 @@ static __always_inline void ct_new_reply(const struct ct_key *key, struct ct_new
 __noinline int ct_new_packet_of(__u64 addrs, __u64 ports_proto, __u64 seq_ack, __u32 seq_len, __u64 now)
 {
 	struct flow f = {
-		.key = {
-			.saddr = (__u32)addrs, .daddr = (__u32)(addrs >> 32),
-			.sport = (__u16)ports_proto, .dport = (__u16)(ports_proto >> 16),
-			.proto = (__u8)(ports_proto >> 32),
-		},
+		.key = ct_key_of(addrs, ports_proto),
 		.seq = (__u32)seq_ack, .ack = (__u32)(seq_ack >> 32), .seq_len = seq_len,
 		.tcp_flags = (__u8)(ports_proto >> 40),
 	};
@@ -266,9 +282,7 @@ __noinline int ct_new_packet_of(__u64 addrs, __u64 ports_proto, __u64 seq_ack, _
  * originator when origin is set (else as key's entry says). */
 static __always_inline void ct_new_packet(const struct ct_key *key, const struct flow *f, __u64 now, int origin)
 {
-	ct_new_packet_of((__u64)key->saddr | (__u64)key->daddr << 32,
-			 (__u64)key->sport | (__u64)key->dport << 16 | (__u64)key->proto << 32 |
-				 (__u64)f->tcp_flags << 40 | (__u64)(origin ? 1 : 0) << 48,
+	ct_new_packet_of(ct_key_addrs(key), ct_key_ports(key) | (__u64)f->tcp_flags << 40 | (__u64)(origin ? 1 : 0) << 48,
 			 (__u64)f->seq | (__u64)f->ack << 32, f->seq_len, now);
 }
 
@@ -325,25 +339,47 @@ static __always_inline int ct_peek(const struct ct_key *key, struct ct_entry *ou
 	return 0;
 }
 
-/* ct_create starts a flow in bpfnet_ct_new: key's entry says kind and
- * nat_addr:nat_port. */
-static __always_inline int ct_create(const struct ct_key *key, const struct flow *f, __u64 now,
-				     enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex)
+/* ct_in_use: a live entry holds the key packed in addrs and ports, in
+ * either table. A global function, for loops that try many keys: the
+ * verifier walks each of their tries. */
+__noinline int ct_in_use(__u64 addrs, __u64 ports)
 {
+	struct ct_key key = ct_key_of(addrs, ports);
+	struct ct_entry used;
+
+	return ct_peek(&key, &used);
+}
+
+/* ct_create starts a flow in bpfnet_ct_new: key's entry says kind and
+ * nat_addr:nat_port. ct_create_flow does it with scalars (ports: the
+ * key's, the packet's closing << 40 and the kind << 48; nat: nat_addr |
+ * nat_port << 32): a global function the verifier checks once. */
+__noinline int ct_create_flow(__u64 addrs, __u64 ports, __u64 nat, __u32 ifindex, __u64 now)
+{
+	struct ct_key key = ct_key_of(addrs, ports);
 	struct ct_new_entry h = {
 		.e = {
-			.nat_addr = nat_addr, .nat_port = nat_port, .kind = kind, .ifindex = ifindex,
-			.closing = !!(f->tcp_flags & (TCP_FIN | TCP_RST)),
+			.nat_addr = (__u32)nat, .nat_port = (__u16)(nat >> 32), .kind = (__u8)(ports >> 48),
+			.ifindex = ifindex, .closing = (__u8)(ports >> 40) & 1,
 		},
 	};
 
-	h.e.expires = now + ct_lifetime(f, h.e.closing, 0);
-	if (bpf_map_update_elem(&bpfnet_ct_new, key, &h, BPF_ANY)) {
+	h.e.expires = now + ct_lifetime_of(key.proto, h.e.closing, 0);
+	if (bpf_map_update_elem(&bpfnet_ct_new, &key, &h, BPF_ANY)) {
 		ct_count(CT_STAT_INSERT_FAILED);
 		return -1;
 	}
 	ct_count(CT_STAT_NEW);
 	return 0;
+}
+
+static __always_inline int ct_create(const struct ct_key *key, const struct flow *f, __u64 now,
+				     enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex)
+{
+	__u64 closing = f->tcp_flags & (TCP_FIN | TCP_RST) ? CT_PACKED_CLOSING : 0;
+
+	return ct_create_flow(ct_key_addrs(key), ct_key_ports(key) | closing | (__u64)kind << 48,
+			      (__u64)nat_addr | (__u64)nat_port << 32, ifindex, now);
 }
 
 static __always_inline int ct_says(const struct ct_entry *e, enum ct_kind kind, __u32 nat_addr, __u16 nat_port)
