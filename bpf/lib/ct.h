@@ -198,8 +198,8 @@ __noinline int ct_confirm_flow(__u64 addrs, __u64 ports, __u64 now)
 	return 0;
 }
 
-/* ct_confirm is ct_confirm_flow for key's entry h, which the caller has
- * refreshed. */
+/* ct_confirm is ct_confirm_flow for key's unconfirmed entry, which the
+ * caller has refreshed in place. */
 static __always_inline void ct_confirm(const struct ct_key *key, __u64 now)
 {
 	ct_confirm_flow(ct_key_addrs(key), ct_key_ports(key), now);
