@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -65,11 +66,15 @@ func TestVerifierBudget(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	// BPFNET_VERIFIER_DUMP=prefix writes each program's full verifier log
+	// (every instruction walked, with its source line) to prefix.<test>.<program>,
+	// to find where the walk goes.
+	dump := os.Getenv("BPFNET_VERIFIER_DUMP")
 	check := func(t *testing.T, spec *ebpf.CollectionSpec, progs ...string) {
 		opts := d.loadOptions(spec)
 		opts.Programs = ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats}
-		if os.Getenv("BPFNET_VERIFIER_DUMP") != "" {
-			opts.Programs = ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats | ebpf.LogLevelInstruction, LogSizeStart: 1 << 30}
+		if dump != "" {
+			opts.Programs = ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats | ebpf.LogLevelInstruction, LogSizeStart: 1 << 26}
 		}
 		coll, err := ebpf.NewCollectionWithOptions(spec, *opts)
 		if err != nil {
@@ -78,8 +83,11 @@ func TestVerifierBudget(t *testing.T) {
 		defer coll.Close()
 		for _, name := range progs {
 			insns, usec := verifierStats(t, name, coll.Programs[name].VerifierLog)
-			if f := os.Getenv("BPFNET_VERIFIER_DUMP"); f != "" {
-				_ = os.WriteFile(f+"."+name, []byte(coll.Programs[name].VerifierLog), 0o644)
+			if dump != "" {
+				file := dump + "." + strings.ReplaceAll(t.Name(), "/", "_") + "." + name
+				if err := os.WriteFile(file, []byte(coll.Programs[name].VerifierLog), 0o644); err != nil {
+					t.Error(err)
+				}
 			}
 			t.Logf("%s: verifier processed %d instructions in %d µs", name, insns, usec)
 			if insns > verifierBudget[name] {
