@@ -176,28 +176,40 @@ static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
 	return to_peer(skb, peer);
 }
 
-/* snat_port picks a free masquerade port for f on nat_addr and records the
- * reply direction. Only a flow's first packet gets here. */
-static __always_inline int snat_port(const struct flow *f, __u32 nat_addr, __u64 now, __u16 *port)
+/* snat_port_pick picks a free masquerade port on nat_addr for the flow
+ * packed in addrs and ports (ct_create_flow's packing, closing included)
+ * and records the reply direction. Only a flow's first packet gets here.
+ * A global function, so the verifier walks its tries once, not on every
+ * path to it; each try is a call for the same reason. The port (network
+ * byte order; never 0), or -drop_reason. */
+__noinline int snat_port_pick(__u64 addrs, __u64 ports, __u32 nat_addr, __u64 now)
 {
-	struct ct_key reply = {
-		.saddr = f->key.daddr, .daddr = nat_addr,
-		.sport = f->key.dport, .proto = f->key.proto,
-	};
+	struct ct_key f = ct_key_of(addrs, ports);
+	struct ct_key reply = { .saddr = f.daddr, .daddr = nat_addr, .sport = f.dport, .proto = f.proto };
+	__u64 nat = (__u64)f.saddr | (__u64)f.sport << 32;
+	__u64 closing_kind = (ports & CT_PACKED_CLOSING) | (__u64)CT_SNAT_REPLY << 48;
 	__u32 start = bpf_get_prandom_u32();
 
 	for (int i = 0; i < SNAT_TRIES; i++) {
-		struct ct_entry used;
-
 		reply.dport = bpf_htons(SNAT_PORT_FIRST + (start + i) % SNAT_PORT_COUNT);
-		if (ct_peek(&reply, &used))
+		if (ct_in_use(ct_key_addrs(&reply), ct_key_ports(&reply)))
 			continue;
-		if (ct_create(&reply, f, now, CT_SNAT_REPLY, f->key.saddr, f->key.sport, 0))
-			return DROP_CT_INSERT;
-		*port = reply.dport;
-		return 0;
+		if (ct_create_flow(ct_key_addrs(&reply), ct_key_ports(&reply) | closing_kind, nat, 0, now))
+			return -DROP_CT_INSERT;
+		return reply.dport;
 	}
-	return DROP_NAT_NO_PORT;
+	return -DROP_NAT_NO_PORT;
+}
+
+static __always_inline int snat_port(const struct flow *f, __u32 nat_addr, __u64 now, __u16 *port)
+{
+	__u64 closing = f->tcp_flags & (TCP_FIN | TCP_RST) ? CT_PACKED_CLOSING : 0;
+	int ret = snat_port_pick(ct_key_addrs(&f->key), ct_key_ports(&f->key) | closing, nat_addr, now);
+
+	if (ret < 0)
+		return -ret;
+	*port = ret;
+	return 0;
 }
 
 /* send_routed sends a packet the datapath routed itself (TTL decremented,

@@ -53,6 +53,30 @@ static __always_inline struct ct_key ct_reverse(const struct ct_key *k)
 	return r;
 }
 
+/* A key as scalars, for the global functions below: 5.10 lets a global
+ * function take no pointer but the context. ct_key_ports also has room
+ * above bit 40 for what a function needs of the packet. */
+#define CT_PACKED_CLOSING (1ULL << 40) /* ct_create_flow: the packet closes the flow */
+
+static __always_inline __u64 ct_key_addrs(const struct ct_key *k)
+{
+	return (__u64)k->saddr | (__u64)k->daddr << 32;
+}
+
+static __always_inline __u64 ct_key_ports(const struct ct_key *k)
+{
+	return (__u64)k->sport | (__u64)k->dport << 16 | (__u64)k->proto << 32;
+}
+
+static __always_inline struct ct_key ct_key_of(__u64 addrs, __u64 ports)
+{
+	struct ct_key k = {
+		.saddr = (__u32)addrs, .daddr = (__u32)(addrs >> 32),
+		.sport = (__u16)ports, .dport = (__u16)(ports >> 16), .proto = (__u8)(ports >> 32),
+	};
+	return k;
+}
+
 /* ct_partner is the key of the other entry of a masqueraded flow. */
 static __always_inline struct ct_key ct_partner(const struct ct_key *k, const struct ct_entry *e)
 {
@@ -72,13 +96,18 @@ static __always_inline struct ct_key ct_partner(const struct ct_key *k, const st
 	return p;
 }
 
-static __always_inline __u64 ct_lifetime(const struct flow *f, __u8 closing, int established)
+static __always_inline __u64 ct_lifetime_of(__u8 proto, __u8 closing, int established)
 {
-	if (f->key.proto != IPPROTO_TCP)
+	if (proto != IPPROTO_TCP)
 		return CT_UDP_LIFETIME * SEC_NS; /* UDP and ICMP echo */
 	if (closing)
 		return CT_TCP_CLOSING * SEC_NS;
 	return (established ? CT_TCP_LIFETIME : CT_TCP_SYN) * SEC_NS;
+}
+
+static __always_inline __u64 ct_lifetime(const struct flow *f, __u8 closing, int established)
+{
+	return ct_lifetime_of(f->key.proto, closing, established);
 }
 
 /* ct_touch refreshes e for a packet of its flow. */
@@ -126,19 +155,31 @@ static __always_inline int ct_admit(const struct ct_key *key, const struct ct_en
 	return -1;
 }
 
-/* ct_confirm moves h (and a masqueraded flow's other entry) from
- * bpfnet_ct_new to bpfnet_ct. A full table leaves the flow where it is,
- * working and unconfirmed: a later packet tries again. */
-static __always_inline void ct_confirm(const struct ct_key *key, struct ct_new_entry *h, const struct flow *f, __u64 now)
+/* ct_confirm_flow moves the flow key names (and a masqueraded flow's
+ * other entry) from bpfnet_ct_new to bpfnet_ct. A full table leaves the
+ * flow where it is, working and unconfirmed: a later packet tries again.
+ *
+ * A global function: the verifier checks it once, on its own, instead of
+ * once more (with its two sweeps) at each of the many places a packet may
+ * confirm a flow. So it takes scalars only (the key by value: 5.10 allows
+ * a global function no other pointer than the context) and looks the
+ * entry up again; only a flow's confirming packet pays that lookup.
+ * -1: not confirmed. */
+__noinline int ct_confirm_flow(__u64 addrs, __u64 ports, __u64 now)
 {
-	struct ct_entry e = h->e;
+	struct ct_key key = ct_key_of(addrs, ports);
+	struct ct_new_entry *h = bpf_map_lookup_elem(&bpfnet_ct_new, &key);
 	struct ct_new_entry *p;
+	struct ct_entry e;
 	struct ct_key pk;
 
+	if (!h)
+		return -1;
+	e = h->e;
 	e.flags = 0;
-	e.expires = now + ct_lifetime(f, e.closing, 1);
+	e.expires = now + ct_lifetime_of(key.proto, e.closing, 1);
 	if (e.kind == CT_SNAT_ORIG || e.kind == CT_SNAT_REPLY) {
-		pk = ct_partner(key, &e);
+		pk = ct_partner(&key, &e);
 		p = bpf_map_lookup_elem(&bpfnet_ct_new, &pk);
 		if (p) {
 			struct ct_entry pe = p->e;
@@ -146,14 +187,22 @@ static __always_inline void ct_confirm(const struct ct_key *key, struct ct_new_e
 			pe.flags = 0;
 			pe.expires = e.expires;
 			if (ct_admit(&pk, &pe, now))
-				return;
+				return -1;
 			bpf_map_delete_elem(&bpfnet_ct_new, &pk);
 		}
 	}
-	if (ct_admit(key, &e, now))
-		return;
-	bpf_map_delete_elem(&bpfnet_ct_new, key);
+	if (ct_admit(&key, &e, now))
+		return -1;
+	bpf_map_delete_elem(&bpfnet_ct_new, &key);
 	ct_count(CT_STAT_CONFIRMED);
+	return 0;
+}
+
+/* ct_confirm is ct_confirm_flow for key's unconfirmed entry, which the
+ * caller has refreshed in place. */
+static __always_inline void ct_confirm(const struct ct_key *key, __u64 now)
+{
+	ct_confirm_flow(ct_key_addrs(key), ct_key_ports(key), now);
 }
 
 /* ct_acks_reply: f, from the originator, acknowledges sequence space the
@@ -183,7 +232,7 @@ static __always_inline void ct_new_origin(const struct ct_key *key, struct ct_ne
 			return;
 	}
 	if (ct_acks_reply(f, r))
-		ct_confirm(key, h, f, now);
+		ct_confirm(key, now);
 }
 
 /* ct_new_reply: a packet of the reply direction of h's flow. TCP records
@@ -194,7 +243,7 @@ static __always_inline void ct_new_reply(const struct ct_key *key, struct ct_new
 
 	ct_touch(&h->e, f, now, 0);
 	if (f->key.proto != IPPROTO_TCP) {
-		ct_confirm(key, h, f, now);
+		ct_confirm(key, now);
 		return;
 	}
 	if (!(h->e.flags & CT_SEEN_REPLY)) {
@@ -204,6 +253,37 @@ static __always_inline void ct_new_reply(const struct ct_key *key, struct ct_new
 	} else if ((__s32)(end - h->reply_end) > 0) {
 		h->reply_end = end;
 	}
+}
+
+/* ct_new_packet_of is ct_new_origin (origin set, or h an originator's
+ * entry) or ct_new_reply for key's unconfirmed entry and the packet whose
+ * fields are packed in its arguments, as ct_new_packet packs them. A
+ * global function for the reason ct_confirm_flow is one; only packets of
+ * unconfirmed flows pay its second lookup. */
+__noinline int ct_new_packet_of(__u64 addrs, __u64 ports_proto, __u64 seq_ack, __u32 seq_len, __u64 now)
+{
+	struct flow f = {
+		.key = ct_key_of(addrs, ports_proto),
+		.seq = (__u32)seq_ack, .ack = (__u32)(seq_ack >> 32), .seq_len = seq_len,
+		.tcp_flags = (__u8)(ports_proto >> 40),
+	};
+	struct ct_new_entry *h = bpf_map_lookup_elem(&bpfnet_ct_new, &f.key);
+
+	if (!h)
+		return -1;
+	if ((ports_proto >> 48) & 1 || h->e.kind == CT_SNAT_ORIG)
+		ct_new_origin(&f.key, h, &f, now);
+	else
+		ct_new_reply(&f.key, h, &f, now);
+	return 0;
+}
+
+/* ct_new_packet: packet f of key's unconfirmed flow, from the flow's
+ * originator when origin is set (else as key's entry says). */
+static __always_inline void ct_new_packet(const struct ct_key *key, const struct flow *f, __u64 now, int origin)
+{
+	ct_new_packet_of(ct_key_addrs(key), ct_key_ports(key) | (__u64)f->tcp_flags << 40 | (__u64)(origin ? 1 : 0) << 48,
+			 (__u64)f->seq | (__u64)f->ack << 32, f->seq_len, now);
 }
 
 /* ct_established finds the live entry of bpfnet_ct for the packet's own
@@ -229,10 +309,7 @@ static __always_inline int ct_unconfirmed(const struct ct_key *key, const struct
 	if (!h || h->e.expires < now)
 		return 0;
 	*out = h->e; /* before ct_confirm frees h */
-	if (h->e.kind == CT_SNAT_ORIG)
-		ct_new_origin(key, h, f, now);
-	else
-		ct_new_reply(key, h, f, now);
+	ct_new_packet(key, f, now, 0);
 	return 1;
 }
 
@@ -262,25 +339,47 @@ static __always_inline int ct_peek(const struct ct_key *key, struct ct_entry *ou
 	return 0;
 }
 
-/* ct_create starts a flow in bpfnet_ct_new: key's entry says kind and
- * nat_addr:nat_port. */
-static __always_inline int ct_create(const struct ct_key *key, const struct flow *f, __u64 now,
-				     enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex)
+/* ct_in_use: a live entry holds the key packed in addrs and ports, in
+ * either table. A global function, for loops that try many keys: the
+ * verifier walks each of their tries. */
+__noinline int ct_in_use(__u64 addrs, __u64 ports)
 {
+	struct ct_key key = ct_key_of(addrs, ports);
+	struct ct_entry used;
+
+	return ct_peek(&key, &used);
+}
+
+/* ct_create starts a flow in bpfnet_ct_new: key's entry says kind and
+ * nat_addr:nat_port. ct_create_flow does it with scalars (ports: the
+ * key's, the packet's closing << 40 and the kind << 48; nat: nat_addr |
+ * nat_port << 32): a global function the verifier checks once. */
+__noinline int ct_create_flow(__u64 addrs, __u64 ports, __u64 nat, __u32 ifindex, __u64 now)
+{
+	struct ct_key key = ct_key_of(addrs, ports);
 	struct ct_new_entry h = {
 		.e = {
-			.nat_addr = nat_addr, .nat_port = nat_port, .kind = kind, .ifindex = ifindex,
-			.closing = !!(f->tcp_flags & (TCP_FIN | TCP_RST)),
+			.nat_addr = (__u32)nat, .nat_port = (__u16)(nat >> 32), .kind = (__u8)(ports >> 48),
+			.ifindex = ifindex, .closing = (__u8)(ports >> 40) & 1,
 		},
 	};
 
-	h.e.expires = now + ct_lifetime(f, h.e.closing, 0);
-	if (bpf_map_update_elem(&bpfnet_ct_new, key, &h, BPF_ANY)) {
+	h.e.expires = now + ct_lifetime_of(key.proto, h.e.closing, 0);
+	if (bpf_map_update_elem(&bpfnet_ct_new, &key, &h, BPF_ANY)) {
 		ct_count(CT_STAT_INSERT_FAILED);
 		return -1;
 	}
 	ct_count(CT_STAT_NEW);
 	return 0;
+}
+
+static __always_inline int ct_create(const struct ct_key *key, const struct flow *f, __u64 now,
+				     enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex)
+{
+	__u64 closing = f->tcp_flags & (TCP_FIN | TCP_RST) ? CT_PACKED_CLOSING : 0;
+
+	return ct_create_flow(ct_key_addrs(key), ct_key_ports(key) | closing | (__u64)kind << 48,
+			      (__u64)nat_addr | (__u64)nat_port << 32, ifindex, now);
 }
 
 static __always_inline int ct_says(const struct ct_entry *e, enum ct_kind kind, __u32 nat_addr, __u16 nat_port)
@@ -310,7 +409,7 @@ static __always_inline int ct_keep(const struct ct_key *key, const struct flow *
 	}
 	h = bpf_map_lookup_elem(&bpfnet_ct_new, key);
 	if (h && h->e.expires >= now && ct_says(&h->e, kind, nat_addr, nat_port)) {
-		ct_new_origin(key, h, f, now);
+		ct_new_packet(key, f, now, 1);
 		return 0;
 	}
 	return ct_create(key, f, now, kind, nat_addr, nat_port, ifindex);

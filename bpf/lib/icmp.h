@@ -93,15 +93,15 @@ static __always_inline int parse_icmp_error(struct __sk_buff *skb, struct icmp_e
  * TCP/UDP (or echo) checksum is left as it is: receivers match an error by
  * addresses and ports and never verify it (tcp_v4_err, __udp4_lib_err,
  * ping_err), and a TCP one is mostly not even quoted. */
-static __always_inline int icmp_error_nat(struct __sk_buff *skb, const struct icmp_error *err, int inbound,
-					  __u32 addr, __u16 port)
+__noinline int icmp_error_nat_skb(struct __sk_buff *skb, __u64 old_addrs, __u32 ports, __u32 addr, __u32 proto_inbound)
 {
+	int inbound = (proto_inbound >> 8) & 1;
 	__u32 outer_off = IP_OFF + (inbound ? offsetof(struct iphdr, daddr) : offsetof(struct iphdr, saddr));
 	__u32 quoted_off = ICMP_ERR_INNER_IP + (inbound ? offsetof(struct iphdr, saddr) : offsetof(struct iphdr, daddr));
-	__u32 outer_old = inbound ? err->outer_daddr : err->outer_saddr;
-	__u32 quoted_old = inbound ? err->quoted.saddr : err->quoted.daddr;
-	__u16 port_old = inbound ? err->quoted.sport : err->quoted.dport;
-	__u32 port_off = ICMP_ERR_INNER_L4 + (err->quoted.proto == IPPROTO_ICMP ? ICMP_ID_OFF : inbound ? 0 : 2);
+	__u32 outer_old = (__u32)old_addrs;
+	__u32 quoted_old = (__u32)(old_addrs >> 32);
+	__u16 port_old = (__u16)ports, port = (__u16)(ports >> 16);
+	__u32 port_off = ICMP_ERR_INNER_L4 + ((__u8)proto_inbound == IPPROTO_ICMP ? ICMP_ID_OFF : inbound ? 0 : 2);
 
 	if (bpf_l3_csum_replace(skb, IP_OFF + offsetof(struct iphdr, check), outer_old, addr, 4) ||
 	    bpf_skb_store_bytes(skb, outer_off, &addr, 4, 0))
@@ -114,4 +114,17 @@ static __always_inline int icmp_error_nat(struct __sk_buff *skb, const struct ic
 	if (bpf_l4_csum_replace(skb, IP_OFF + sizeof(struct iphdr) + ICMP_CSUM_OFF, port_old, port, 2))
 		return -1;
 	return bpf_skb_store_bytes(skb, port_off, &port, 2, 0);
+}
+
+/* icmp_error_nat_skb does it with scalars: a global function, which the
+ * verifier checks once rather than at every path to a translated error. */
+static __always_inline int icmp_error_nat(struct __sk_buff *skb, const struct icmp_error *err, int inbound,
+					  __u32 addr, __u16 port)
+{
+	__u32 outer_old = inbound ? err->outer_daddr : err->outer_saddr;
+	__u32 quoted_old = inbound ? err->quoted.saddr : err->quoted.daddr;
+	__u16 port_old = inbound ? err->quoted.sport : err->quoted.dport;
+
+	return icmp_error_nat_skb(skb, (__u64)outer_old | (__u64)quoted_old << 32, (__u32)port_old | (__u32)port << 16,
+				  addr, err->quoted.proto | (inbound ? 1u << 8 : 0));
 }

@@ -14,41 +14,39 @@
 
 #define IP_OFF sizeof(struct ethhdr)
 
-static __always_inline __u32 l4_csum_off(const struct flow *f)
-{
-	switch (f->key.proto) {
-	case IPPROTO_TCP:
-		return f->l4_off + offsetof(struct tcphdr, check);
-	case IPPROTO_UDP:
-		return f->l4_off + offsetof(struct udphdr, check);
-	default:
-		return f->l4_off + 2; /* ICMP */
-	}
-}
-
 /* nat_rewrite replaces the source (src != 0) or destination address and
  * port of the packet described by f. For ICMP echo the "port" is the
  * identifier, and the checksum covers no addresses. UDP's optional
  * checksum stays 0 when it was 0 (BPF_F_MARK_MANGLED_0). A fragment after
  * the first has only its address rewritten. Packet pointers are invalid
- * afterwards. */
-static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct flow *f, int src,
-				       __u32 new_addr, __u16 new_port)
+ * afterwards.
+ *
+ * nat_rewrite_skb does it with what it needs of f packed in scalars
+ * (addrs: old | new << 32; ports: old | new << 16; where: l4_off | proto
+ * << 16 | src << 24 | no_l4 << 25): a global function, which the verifier
+ * checks once instead of at each of the rewrites every path makes, and
+ * which may take no pointer but the context. */
+__noinline int nat_rewrite_skb(struct __sk_buff *skb, __u64 addrs, __u32 ports, __u32 where)
 {
+	__u32 old_addr = (__u32)addrs, new_addr = (__u32)(addrs >> 32);
+	__u16 old_port = (__u16)ports, new_port = (__u16)(ports >> 16);
+	__u32 l4_off = where & 0xffff;
+	__u8 proto = (__u8)(where >> 16);
+	int src = (where >> 24) & 1;
 	__u32 addr_off = IP_OFF + (src ? offsetof(struct iphdr, saddr) : offsetof(struct iphdr, daddr));
-	__u32 port_off = f->l4_off + (src ? 0 : 2);
-	__u32 old_addr = src ? f->key.saddr : f->key.daddr;
-	__u16 old_port = src ? f->key.sport : f->key.dport;
-	__u64 l4flags = f->key.proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	__u32 port_off = l4_off + (src ? 0 : 2);
+	__u64 l4flags = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	__u32 csum_off = l4_off + (proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) :
+				   proto == IPPROTO_UDP ? offsetof(struct udphdr, check) : 2 /* ICMP */);
 
-	if (f->no_l4)
+	if ((where >> 25) & 1)
 		goto l3; /* the first fragment took the port and checksum changes */
-	if (f->key.proto == IPPROTO_ICMP)
-		port_off = f->l4_off + ICMP_ID_OFF;
-	else if (bpf_l4_csum_replace(skb, l4_csum_off(f), old_addr, new_addr, l4flags | BPF_F_PSEUDO_HDR | 4))
+	if (proto == IPPROTO_ICMP)
+		port_off = l4_off + ICMP_ID_OFF;
+	else if (bpf_l4_csum_replace(skb, csum_off, old_addr, new_addr, l4flags | BPF_F_PSEUDO_HDR | 4))
 		return -1;
 	if (old_port != new_port) {
-		if (bpf_l4_csum_replace(skb, l4_csum_off(f), old_port, new_port, l4flags | 2))
+		if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, l4flags | 2))
 			return -1;
 		if (bpf_skb_store_bytes(skb, port_off, &new_port, 2, 0))
 			return -1;
@@ -59,6 +57,17 @@ l3:
 	if (bpf_skb_store_bytes(skb, addr_off, &new_addr, 4, 0))
 		return -1;
 	return 0;
+}
+
+static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct flow *f, int src,
+				       __u32 new_addr, __u16 new_port)
+{
+	__u32 old_addr = src ? f->key.saddr : f->key.daddr;
+	__u16 old_port = src ? f->key.sport : f->key.dport;
+
+	return nat_rewrite_skb(skb, (__u64)old_addr | (__u64)new_addr << 32, (__u32)old_port | (__u32)new_port << 16,
+			       (f->l4_off & 0xffff) | (__u32)f->key.proto << 16 | (src ? 1u << 24 : 0) |
+				       (f->no_l4 ? 1u << 25 : 0));
 }
 
 /* set_dst_mac addresses a frame handed to a container by the datapath. */
