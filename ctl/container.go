@@ -452,7 +452,25 @@ func (in *Instance) planEndpoint(c *Container, n *Network, ipText string, aliase
 	if err != nil {
 		return nil, err
 	}
-	return &Endpoint{ID: newID(), NetworkID: n.ID, IP: ip, Aliases: aliases, Slot: slot}, nil
+	// Host-side device names are short (Docker's "veth" and 7 hex digits of
+	// the ID): among thousands of endpoints two IDs can share them, so an
+	// ID whose device name the host already has is drawn again.
+	for try := 0; try < 16; try++ {
+		ep := &Endpoint{ID: newID(), NetworkID: n.ID, IP: ip, Aliases: aliases, Slot: slot}
+		name, taken := in.hostDevice(ep), false
+		err := in.inHost(func() error {
+			_, err := netlink.LinkByName(name)
+			taken = err == nil
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !taken {
+			return ep, nil
+		}
+	}
+	return nil, fmt.Errorf("no free host device name for an endpoint of container %s", c.Name)
 }
 
 // connectPlanned builds ep, planned for c on n, in the kernel and appends
