@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 
 	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/model"
@@ -75,24 +74,6 @@ func delGateway(n *model.Network) error {
 		return fmt.Errorf("remove gateway %v of network %s: %w", n.IPAM.Gateway, n.Name, err)
 	}
 	return nil
-}
-
-// hasGateway tells whether the host holds n's gateway address.
-func hasGateway(n *model.Network) bool {
-	dev, err := netlink.LinkByName(GatewayDevice)
-	if err != nil {
-		return false
-	}
-	addrs, err := kernel.AddrList(dev)
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == n.IPAM.Gateway {
-			return true
-		}
-	}
-	return false
 }
 
 // deleteGatewayDevice removes the pair, with every gateway address.
