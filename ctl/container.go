@@ -15,6 +15,7 @@ import (
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/driver"
+	"github.com/bpfnet/bpfnet/ipam"
 	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/store"
@@ -264,8 +265,9 @@ func (in *Instance) giveNetns(c *Container, adopt string, undo *undoStack) error
 	return nil
 }
 
-// setupContainerNetns runs inside a new container namespace: loopback up,
-// and no IPv6, which bpfnet's networks do not carry.
+// setupContainerNetns runs inside a new container namespace: loopback up.
+// As in Docker, lo keeps ::1 and the container's interfaces get no IPv6
+// address (the driver sees to them).
 func setupContainerNetns() error {
 	lo, err := netlink.LinkByName("lo")
 	if err == nil {
@@ -273,9 +275,6 @@ func setupContainerNetns() error {
 	}
 	if err != nil {
 		return fmt.Errorf("bring up lo: %w", err)
-	}
-	for _, name := range []string{"all", "default"} {
-		_ = kernel.WriteSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1")
 	}
 	return nil
 }
@@ -444,7 +443,7 @@ func (in *Instance) planEndpoint(c *Container, n *Network, ipText string, aliase
 	if err != nil {
 		return nil, err
 	}
-	ip, err := n.IPAM.Allocate(requested, used)
+	ip, err := n.IPAM.Allocate(requested, ipam.Used(used))
 	if err != nil {
 		return nil, err
 	}

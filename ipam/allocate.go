@@ -4,7 +4,26 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 )
+
+// Used is the addresses taken on a network, in increasing order (the
+// order of the store's address index): the lowest free address is found
+// by walking it beside the candidates, with no set built per command.
+type Used []netip.Addr
+
+// NewUsed sorts addrs into a Used.
+func NewUsed(addrs ...netip.Addr) Used {
+	u := slices.Clone(addrs)
+	slices.SortFunc(u, netip.Addr.Compare)
+	return slices.Compact(u)
+}
+
+// Has tells whether ip is taken.
+func (u Used) Has(ip netip.Addr) bool {
+	_, found := slices.BinarySearchFunc(u, ip, netip.Addr.Compare)
+	return found
+}
 
 // Allocate picks an address for a container.
 //
@@ -25,7 +44,7 @@ import (
 // (daemon/libnetwork/endpoint.go), again the caller's to word.
 //
 // A /31 or /32 has no network or broadcast address (see ParseConfig).
-func (c Config) Allocate(requested netip.Addr, used map[netip.Addr]bool) (netip.Addr, error) {
+func (c Config) Allocate(requested netip.Addr, used Used) (netip.Addr, error) {
 	if !c.Subnet.IsValid() || !c.Subnet.Addr().Is4() {
 		return netip.Addr{}, errors.New("ipam config has no IPv4 subnet")
 	}
@@ -39,7 +58,7 @@ func (c Config) Allocate(requested netip.Addr, used map[netip.Addr]bool) (netip.
 	return ip, nil
 }
 
-func (c Config) allocateRequested(ip netip.Addr, used map[netip.Addr]bool) (netip.Addr, error) {
+func (c Config) allocateRequested(ip netip.Addr, used Used) (netip.Addr, error) {
 	// Both checks run, and both may fail, as in Docker's validateEndpointSettings.
 	var problems []error
 	if !ip.Is4() || ip.IsUnspecified() {
@@ -59,24 +78,33 @@ func (c Config) allocateRequested(ip netip.Addr, used map[netip.Addr]bool) (neti
 }
 
 // firstFree scans the part of the ip-range inside the subnet, lowest first.
-func (c Config) firstFree(used map[netip.Addr]bool) (netip.Addr, bool) {
+func (c Config) firstFree(used Used) (netip.Addr, bool) {
 	from, to := span(c.Subnet)
 	if c.IPRange.IsValid() {
 		rangeFrom, rangeTo := span(c.IPRange)
 		from, to = max(from, rangeFrom), min(to, rangeTo)
 	}
+	next := 0 // the first of used not below the candidate
 	// uint64 so that the loop ends after 255.255.255.255.
 	for a := uint64(from); a <= uint64(to); a++ {
 		ip := fromUint32(uint32(a))
-		if !c.isReserved(ip, used) {
+		for next < len(used) && used[next].Less(ip) {
+			next++
+		}
+		taken := next < len(used) && used[next] == ip
+		if !taken && !c.isNetworkOrGateway(ip) {
 			return ip, true
 		}
 	}
 	return netip.Addr{}, false
 }
 
-func (c Config) isReserved(ip netip.Addr, used map[netip.Addr]bool) bool {
-	return isNetworkOrBroadcast(c.Subnet, ip) || ip == c.Gateway || used[ip]
+func (c Config) isReserved(ip netip.Addr, used Used) bool {
+	return c.isNetworkOrGateway(ip) || used.Has(ip)
+}
+
+func (c Config) isNetworkOrGateway(ip netip.Addr) bool {
+	return isNetworkOrBroadcast(c.Subnet, ip) || ip == c.Gateway
 }
 
 // isNetworkOrBroadcast: Docker reserves both only in subnets of more than two

@@ -15,12 +15,12 @@ func mustConfig(t *testing.T, subnet, ipRange, gateway string) Config {
 	return cfg
 }
 
-func addrSet(ss ...string) map[netip.Addr]bool {
-	m := make(map[netip.Addr]bool, len(ss))
+func addrSet(ss ...string) Used {
+	var addrs []netip.Addr
 	for _, s := range ss {
-		m[netip.MustParseAddr(s)] = true
+		addrs = append(addrs, netip.MustParseAddr(s))
 	}
-	return m
+	return NewUsed(addrs...)
 }
 
 func TestAllocateLowestFree(t *testing.T) {
@@ -192,14 +192,14 @@ func TestAllocateNeedsSubnet(t *testing.T) {
 // Exhausting a /24 one container at a time hands out .2 to .254 in order.
 func TestAllocateExhaustsInOrder(t *testing.T) {
 	cfg := mustConfig(t, "192.168.5.0/24", "", "")
-	used := map[netip.Addr]bool{}
+	var used Used
 	want := netip.MustParseAddr("192.168.5.2")
 	for ; want != netip.MustParseAddr("192.168.5.255"); want = want.Next() {
 		got, err := cfg.Allocate(netip.Addr{}, used)
 		if err != nil || got != want {
 			t.Fatalf("got %v, %v; want %v", got, err, want)
 		}
-		used[got] = true
+		used = NewUsed(append(used, got)...)
 	}
 	if _, err := cfg.Allocate(netip.Addr{}, used); !errors.Is(err, ErrNoAvailableIPs) {
 		t.Fatalf("after %d containers: error %v, want ErrNoAvailableIPs", len(used), err)

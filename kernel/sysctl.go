@@ -27,6 +27,8 @@ func ReadSysctl(name string) (string, error) {
 }
 
 // DisableIPv6 turns IPv6 off on device dev ("all" and "default" for the
-// whole namespace): bpfnet's networks carry IPv4 only. Best effort: a
-// kernel without IPv6 has nothing to turn off.
+// whole namespace). Best effort: a kernel without IPv6 has nothing to turn
+// off. Test namespaces use it; bpfnet's own devices use NoIPv6Addresses,
+// because /proc/sys/net/ipv6 grows slower to look up with every namespace
+// that has looked it up.
 func DisableIPv6(dev string) { _ = WriteSysctl("net/ipv6/conf/"+dev+"/disable_ipv6", "1") }

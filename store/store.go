@@ -28,8 +28,9 @@ type Store interface {
 	ContainerID(ref string) (id string, ok bool, err error)
 	// HasContainers tells whether any container exists.
 	HasContainers() (bool, error)
-	// UsedIPs is the addresses the endpoints on a network hold.
-	UsedIPs(networkID string) (map[netip.Addr]bool, error)
+	// UsedIPs is the addresses the endpoints on a network hold, in
+	// increasing order.
+	UsedIPs(networkID string) ([]netip.Addr, error)
 	// NetworkContainers is the IDs of the containers on a network.
 	NetworkContainers(networkID string) ([]string, error)
 	// FreeSlot is the lowest endpoint slot from first below max that no

@@ -77,7 +77,7 @@ func (Driver) Join(env driver.Env, c *model.Container, n *model.Network, ep *mod
 			return fmt.Errorf("find veth %s: %w", ep.HostIfname, err)
 		}
 		ifindex = host.Attrs().Index
-		kernel.DisableIPv6(ep.HostIfname)
+		kernel.NoIPv6Addresses(host)
 		return nil
 	})
 	if err != nil {
@@ -126,7 +126,7 @@ func configureContainerSide(n *model.Network, ep *model.Endpoint, c *model.Conta
 	if err != nil {
 		return err
 	}
-	_ = kernel.WriteSysctl("net/ipv6/conf/"+ep.Ifname+"/disable_ipv6", "1")
+	kernel.NoIPv6Addresses(link)
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ep.IP.AsSlice(), Mask: net.CIDRMask(n.IPAM.Subnet.Bits(), 32)}}
 	if err := netlink.AddrAdd(link, addr); err != nil {
 		return fmt.Errorf("add address %v: %w", ep.IP, err)

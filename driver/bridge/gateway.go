@@ -33,9 +33,9 @@ func ensureGatewayDevice() (netlink.Link, error) {
 		return nil, fmt.Errorf("create gateway device %s: %w", GatewayDevice, err)
 	}
 	for _, name := range []string{GatewayDevice, GatewayDevicePeer} {
-		kernel.DisableIPv6(name)
 		l, err := netlink.LinkByName(name)
 		if err == nil {
+			kernel.NoIPv6Addresses(l)
 			err = netlink.LinkSetUp(l)
 		}
 		if err != nil {

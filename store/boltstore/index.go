@@ -141,15 +141,16 @@ func (s *Store) Container(id string) (*model.Container, error) {
 	return c, err
 }
 
-// UsedIPs is the addresses the endpoints on network id hold.
-func (s *Store) UsedIPs(networkID string) (map[netip.Addr]bool, error) {
-	used := map[netip.Addr]bool{}
+// UsedIPs is the addresses the endpoints on network id hold, in increasing
+// order: the index's keys end in the address, big-endian.
+func (s *Store) UsedIPs(networkID string) ([]netip.Addr, error) {
+	var used []netip.Addr
 	err := s.view(func(tx *bolt.Tx) error {
 		prefix := []byte(networkID + "/")
 		c := tx.Bucket(bucketEndpointIPs).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			if len(k) == len(prefix)+4 {
-				used[netip.AddrFrom4([4]byte(k[len(prefix):]))] = true
+				used = append(used, netip.AddrFrom4([4]byte(k[len(prefix):])))
 			}
 		}
 		return nil

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,7 +49,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if gc == nil || len(gc.Endpoints) != 1 || gc.Endpoints[0].IP != c.Endpoints[0].IP || gc.Endpoints[0].Slot != 3 {
 		t.Fatalf("container after reopen = %+v", gc)
 	}
-	if used, err := s.UsedIPs(n1); err != nil || !used[c.Endpoints[0].IP] {
+	if used, err := s.UsedIPs(n1); err != nil || !slices.Contains(used, c.Endpoints[0].IP) {
 		t.Errorf("address index: %v, %v", used, err)
 	}
 	if slot, ok, err := s.FreeSlot(1, 10); err != nil || !ok || slot != 1 {

@@ -136,15 +136,16 @@ func (s *Store) HasContainers() (bool, error) {
 	return len(s.d.containers) > 0, nil
 }
 
-func (s *Store) UsedIPs(networkID string) (map[netip.Addr]bool, error) {
+func (s *Store) UsedIPs(networkID string) ([]netip.Addr, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	used := map[netip.Addr]bool{}
+	var used []netip.Addr
 	for _, c := range s.d.containers {
 		if ep := c.Endpoint(networkID); ep != nil {
-			used[ep.IP] = true
+			used = append(used, ep.IP)
 		}
 	}
+	slices.SortFunc(used, netip.Addr.Compare)
 	return used, nil
 }
 

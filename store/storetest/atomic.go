@@ -20,7 +20,7 @@ type view struct {
 	HasAny     bool
 	Ports      map[string][]ports.Mapping
 	HasPorts   map[string]bool
-	Used       map[string]map[netip.Addr]bool
+	Used       map[string][]netip.Addr
 	OnNetwork  map[string][]string
 	Refs       map[string]string
 	FreeSlot   uint32
@@ -29,7 +29,7 @@ type view struct {
 
 func readAll(t *testing.T, s store.Store, ctrIDs, netIDs, refs []string, probes []ports.Mapping) view {
 	t.Helper()
-	v := view{Ports: map[string][]ports.Mapping{}, HasPorts: map[string]bool{}, Used: map[string]map[netip.Addr]bool{},
+	v := view{Ports: map[string][]ports.Mapping{}, HasPorts: map[string]bool{}, Used: map[string][]netip.Addr{},
 		OnNetwork: map[string][]string{}, Refs: map[string]string{}}
 	var errs []error
 	st, err := s.Load()

@@ -13,10 +13,11 @@ import (
 // onNetwork checks UsedIPs and NetworkContainers of netID.
 func onNetwork(t *testing.T, s store.Store, netID string, ips []string, ctrs ...string) {
 	t.Helper()
-	wantIPs := map[netip.Addr]bool{}
+	var wantIPs []netip.Addr // in increasing order, as the store gives them
 	for _, ip := range ips {
-		wantIPs[netip.MustParseAddr(ip)] = true
+		wantIPs = append(wantIPs, netip.MustParseAddr(ip))
 	}
+	slices.SortFunc(wantIPs, netip.Addr.Compare)
 	if used, err := s.UsedIPs(netID); err != nil || !reflect.DeepEqual(used, wantIPs) {
 		t.Errorf("UsedIPs(%.4s) = %v, %v; want %v", netID, used, err, wantIPs)
 	}
