@@ -5,7 +5,7 @@ STRIP ?= llvm-strip-19
 BPF_CFLAGS ?= -O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu
 GO ?= go
 
-.PHONY: all build generate check-generate test crash-test unit demo bench vm-test vm-test-multihost clean help
+.PHONY: all build generate check-generate test crash-test flood-test long-test unit demo bench vm-test vm-test-multihost clean help
 
 all: build
 
@@ -27,6 +27,13 @@ test: ## run every test; as root the privileged ones too (they make their own na
 crash-test: ## the crash tests at length: a fault at every step of every verb, 300 random kill -9 (as root)
 	BPFNET_CRASH_FULL=1 BPFNET_CRASH_KILLS=$${BPFNET_CRASH_KILLS:-300} $(GO) test -count=1 -timeout 60m -v \
 		-run 'TestFaultAtEveryStep|TestRandomKills' ./tests/e2e/
+
+# The flood at the default conntrack table's size (tests/e2e/flood_test.go): 100,000 forged SYNs and
+# 40,000 new flows against 131,072 entries; every run floods the smallest table.
+flood-test: ## the conntrack flood against the default table size (as root)
+	BPFNET_LONG=1 $(GO) test -count=1 -timeout 10m -v -run 'TestFloodKeepsEstablished' ./tests/e2e/
+
+long-test: crash-test flood-test ## the long runs behind the CI's short ones (as root)
 
 demo: ## two containers talking through bpfnet, one isolated network, counters
 	./demo.sh

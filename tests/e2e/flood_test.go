@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,26 +19,54 @@ import (
 	tu "github.com/bpfnet/bpfnet/tests/testutil"
 )
 
-// Flood sizes: bounded, and enough to fill the unconfirmed table of the
-// smallest conntrack (1,024 entries, 256 unconfirmed) many times.
-const (
-	floodSYNs     = 2000 // forged SYNs from the LAN to the published port
-	floodNewFlows = 300  // SYNs of new flows from a container, never completed
+// floodSize is one flood: the conntrack table it runs against and how
+// many forged SYNs from the LAN and new flows from a container it sends.
+// Both are bounded, and many times the table's unconfirmed part.
+type floodSize struct {
+	entries  string // --conntrack-entries; "" keeps the default
+	syns     int    // forged SYNs from the LAN to the published port
+	newFlows int    // SYNs of new flows from a container, never completed
+}
+
+var (
+	// The smallest table (1,024 established entries, 256 unconfirmed)
+	// flooded nine times over: seconds, in every run.
+	floodSmallTable = floodSize{entries: "1024", syns: 2000, newFlows: 300}
+	// The default table (131,072 entries, 32,768 unconfirmed) flooded
+	// five times over: in `make long-test` (BPFNET_LONG=1).
+	floodDefaultTable = floodSize{syns: 100000, newFlows: 40000}
 )
 
-// TestFloodKeepsEstablished: with the smallest conntrack table (1,024
-// established entries, 256 unconfirmed), a container
-// holds 10 masqueraded flows to the LAN and a LAN client 5 flows to a
-// published port (25 entries), 3 of them carrying traffic all along. A LAN
-// host then sends 2,000 forged SYNs to the published port at full rate,
-// and the container 300 SYNs of new flows: no established flow breaks, and
-// the counters say what happened: every forged SYN and new flow made an
-// unconfirmed entry, none was confirmed, none evicted an established one.
+// TestFloodKeepsEstablished: with the smallest conntrack table, a
+// container holds 10 masqueraded flows to the LAN and a LAN client 5 flows
+// to a published port (25 entries), 3 of them carrying traffic all along.
+// A LAN host then sends 2,000 forged SYNs to the published port at full
+// rate, and the container 300 SYNs of new flows: no established flow
+// breaks, and the counters say what happened: every forged SYN and new
+// flow made an unconfirmed entry, none was confirmed, none evicted an
+// established one.
 func TestFloodKeepsEstablished(t *testing.T) {
 	t.Parallel()
+	testFlood(t, floodSmallTable)
+}
+
+// TestFloodKeepsEstablishedDefaultTable is the same with the default
+// table and a flood to match, in the long run.
+func TestFloodKeepsEstablishedDefaultTable(t *testing.T) {
+	if os.Getenv("BPFNET_LONG") == "" {
+		t.Skip("the long run's flood: BPFNET_LONG=1 (make long-test)")
+	}
+	testFlood(t, floodDefaultTable)
+}
+
+func testFlood(t *testing.T, size floodSize) {
 	in := tu.NewInstance(t, "")
 	lan := tu.NewLAN(t, in)
-	in.MustRun("--conntrack-entries", "1024", "network", "create", "pub")
+	create := []string{"network", "create", "pub"}
+	if size.entries != "" {
+		create = append([]string{"--conntrack-entries", size.entries}, create...)
+	}
+	in.MustRun(create...)
 	web := in.CreateContainer("web", "--network", "pub", "-p", "8080:80")
 	cli := in.CreateContainer("cli", "--network", "pub")
 	// One SYN-ACK per forged SYN, none retransmitted while a slow guest
@@ -88,8 +117,8 @@ func TestFloodKeepsEstablished(t *testing.T) {
 		}()
 	}
 
-	floodFromLAN(t, in, lan)
-	floodFromContainer(t, in, cli)
+	floodFromLAN(t, in, lan, size.syns)
+	floodFromContainer(t, in, cli, size.newFlows)
 	time.Sleep(tu.Scale(300 * time.Millisecond)) // the answers to the flood come and go
 	close(stop)
 	wg.Wait()
@@ -115,9 +144,9 @@ func TestFloodKeepsEstablished(t *testing.T) {
 	after := ctCounters(t, in)
 	rose := func(name string) uint64 { return after[name] - before[name] }
 	want := map[string][2]uint64{
-		"NEW":      {floodSYNs + 2*floodNewFlows, floodSYNs + 2*floodNewFlows + rose("RESTORED")},
-		"NO_FLOW":  {0, floodNewFlows},
-		"RESTORED": {0, floodSYNs},
+		"NEW":      {uint64(size.syns + 2*size.newFlows), uint64(size.syns+2*size.newFlows) + rose("RESTORED")},
+		"NO_FLOW":  {0, uint64(size.newFlows)},
+		"RESTORED": {0, uint64(size.syns)},
 	}
 	for name := range after {
 		if got, w := rose(name), want[name]; got < w[0] || got > w[1] {
@@ -171,9 +200,9 @@ func ctCounters(t *testing.T, in *tu.Instance) map[string]uint64 {
 	return st.Conntrack
 }
 
-// floodFromLAN sends floodSYNs TCP SYNs to the published port from the
-// LAN's wire, each from another forged source in 198.18.0.0/15.
-func floodFromLAN(t *testing.T, in *tu.Instance, lan string) {
+// floodFromLAN sends n TCP SYNs to the published port from the LAN's
+// wire, each from another forged source in 198.18.0.0/15.
+func floodFromLAN(t *testing.T, in *tu.Instance, lan string, n int) {
 	t.Helper()
 	up, err := tu.LinkByName(in.HostNetns, "uplink")
 	if err != nil {
@@ -184,7 +213,7 @@ func floodFromLAN(t *testing.T, in *tu.Instance, lan string) {
 		t.Fatal(err)
 	}
 	dst := netip.MustParseAddr(tu.LANHostIP)
-	frames := make([][]byte, floodSYNs)
+	frames := make([][]byte, n)
 	for i := range frames {
 		src := netip.AddrFrom4([4]byte{198, 18 + byte(i>>16), byte(i >> 8), byte(i)})
 		frames[i] = tu.EthernetFrame(up.Attrs().HardwareAddr, lanLink.Attrs().HardwareAddr, 0x0800,
@@ -195,17 +224,18 @@ func floodFromLAN(t *testing.T, in *tu.Instance, lan string) {
 	}
 }
 
-// floodFromContainer sends floodNewFlows SYNs of new flows from cli, with
-// its own addresses, to closed ports of the LAN host.
-func floodFromContainer(t *testing.T, in *tu.Instance, cli *tu.Container) {
+// floodFromContainer sends n SYNs of new flows from cli, with its own
+// addresses, to closed ports of the LAN host (n at most 45,000: each has
+// its own pair of ports).
+func floodFromContainer(t *testing.T, in *tu.Instance, cli *tu.Container, n int) {
 	t.Helper()
 	ep := in.On(cli, "pub")
 	src, dst := netip.MustParseAddr(ep.IPAddress), netip.MustParseAddr(tu.LANClientIP)
 	gwMAC := ipam.MAC(netip.MustParseAddr(ep.Gateway))
-	frames := make([][]byte, floodNewFlows)
+	frames := make([][]byte, n)
 	for i := range frames {
 		frames[i] = tu.EthernetFrame(gwMAC, ep.MAC(), 0x0800,
-			tu.IPv4Packet(src.String(), dst.String(), 6, tcpSYN(src, dst, uint16(20000+i), uint16(9000+i))))
+			tu.IPv4Packet(src.String(), dst.String(), 6, tcpSYN(src, dst, uint16(20000+i), uint16(9000+i%50000))))
 	}
 	if err := sendFrames(cli.Netns(), "eth0", frames); err != nil {
 		t.Fatal(err)
