@@ -31,11 +31,10 @@ func (s *Store) mirror(fn func(*bolt.Tx) error, gen uint64) {
 	path := BackupPath(s.path)
 	errStale := errors.New("stale")
 	err := guard(path, func() error {
-		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
+		db, err := s.openBackup()
 		if err != nil {
 			return err
 		}
-		defer db.Close()
 		return db.Update(func(tx *bolt.Tx) error {
 			if generation(tx) != gen-1 {
 				return errStale
@@ -49,8 +48,38 @@ func (s *Store) mirror(fn func(*bolt.Tx) error, gen uint64) {
 	if err == nil {
 		return
 	}
+	s.closeBackup()
 	if err := s.copyToBackup(); err != nil {
 		fmt.Fprintf(backupWarnings, "bpfnet: warning: the store's backup %s was not written: %v\n", path, err)
+	}
+}
+
+// openBackup opens the backup once per Store, for reading and, in a store
+// that writes, for mirroring its commits. A missing backup is not created
+// here: an empty one would look like a sound backup of nothing, so only
+// copyToBackup makes one, from the whole store.
+func (s *Store) openBackup() (*bolt.DB, error) {
+	if s.backup != nil {
+		return s.backup, nil
+	}
+	path := BackupPath(s.path)
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true, ReadOnly: s.readOnly})
+	if err != nil {
+		return nil, err
+	}
+	s.backup = db
+	return db, nil
+}
+
+// closeBackup drops the open backup: it is about to be replaced, was
+// found damaged or stale, or the store closes.
+func (s *Store) closeBackup() {
+	if s.backup != nil {
+		_ = guard(BackupPath(s.path), s.backup.Close)
+		s.backup = nil
 	}
 }
 
@@ -84,13 +113,15 @@ func (s *Store) checkBehindBackup() error {
 	}
 	var bgen uint64
 	err = guard(BackupPath(s.path), func() error {
-		db, err := bolt.Open(BackupPath(s.path), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+		db, err := s.openBackup()
 		if err != nil {
 			return err
 		}
-		defer db.Close()
 		return db.View(func(tx *bolt.Tx) error { bgen = generation(tx); return nil })
 	})
+	if err != nil {
+		s.closeBackup()
+	}
 	if err == nil && bgen > gen {
 		return s.damaged(fmt.Errorf("it holds %d commits, its backup %d: it lost the latest", gen, bgen))
 	}

@@ -38,6 +38,7 @@ type Store struct {
 	db       *bolt.DB
 	path     string
 	readOnly bool
+	backup   *bolt.DB // opened once per Store, when it exists (backup.go)
 }
 
 // Open opens (creating, initialising or upgrading) the store at path.
@@ -94,7 +95,7 @@ func openMode(path string, readOnly bool) (*Store, error) {
 		return nil, fmt.Errorf("initialise store %s: %w", path, err)
 	}
 	if err := s.checkBehindBackup(); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -195,7 +196,10 @@ func movePortsToIndex(tx *bolt.Tx) error {
 	return nil
 }
 
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.closeBackup()
+	return s.db.Close()
+}
 
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
