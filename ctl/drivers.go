@@ -6,7 +6,6 @@ import (
 	"github.com/bpfnet/bpfnet/driver"
 	_ "github.com/bpfnet/bpfnet/driver/bridge" // the drivers register themselves
 	_ "github.com/bpfnet/bpfnet/driver/endpointless"
-	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/model"
 )
 
@@ -14,7 +13,7 @@ import (
 type driverEnv struct{ in *Instance }
 
 func (e driverEnv) InHost(fn func() error) error        { return e.in.inHost(fn) }
-func (e driverEnv) Datapath() *loader.Datapath          { return e.in.dp }
+func (e driverEnv) Datapath() driver.Datapath           { return e.in.dp }
 func (e driverEnv) Step(what string) error              { return e.in.step(what) }
 func (e driverEnv) VethAlias(ep *model.Endpoint) string { return e.in.vethAlias(ep) }
 

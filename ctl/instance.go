@@ -71,7 +71,7 @@ type Instance struct {
 	readOnly bool
 	lock     *os.File
 	store    store.Store
-	dp       *loader.Datapath // nil in a read-only instance until a reader needs it
+	dp       Datapath // nil in a read-only instance until a reader needs it
 	host     *hostNS
 	state    *State
 	// loadedAll: state.Containers holds every container, not only those
@@ -236,7 +236,7 @@ func (in *Instance) open() (err error) {
 
 // datapath is the instance's datapath; a read-only instance opens the
 // pinned maps on first use, and has none when they are not pinned.
-func (in *Instance) datapath() (*loader.Datapath, error) {
+func (in *Instance) datapath() (Datapath, error) {
 	if in.dp != nil {
 		return in.dp, nil
 	}

@@ -112,7 +112,7 @@ func isEmptyFile(path string) bool {
 // fix, mending it.
 type reconciler struct {
 	in       *Instance
-	dp       *loader.Datapath
+	dp       Datapath
 	fix      bool
 	problems []string
 	// from the store
