@@ -97,6 +97,20 @@ func (f *fixture) crash(op string, nth int, cmd func(*ctl.Instance) error) bool 
 	return crashed
 }
 
+// changes runs cmd and counts the changes it made: a crash may come after
+// any of them.
+func (f *fixture) changes(cmd func(*ctl.Instance) error) int {
+	f.t.Helper()
+	var n int
+	f.do(func(in *ctl.Instance) error {
+		n = len(f.k.Calls())
+		err := cmd(in)
+		n = len(f.k.Calls()) - n
+		return err
+	})
+	return n
+}
+
 func (f *fixture) create(spec ctl.ContainerSpec) *ctl.Container {
 	f.t.Helper()
 	var c *ctl.Container

@@ -73,8 +73,11 @@ func (k *Kernel) NetnsFiles(dir string) ([]string, error) {
 func (k *Kernel) SameNetns(a, b string) bool { return a == b }
 
 func (k *Kernel) RestoreDefaultRoute(path string, via []ctl.Gateway) error {
-	k.calls = append(k.calls, fmt.Sprint("RestoreDefaultRoute ", path, via))
-	return nil
+	done, err := k.change("RestoreDefaultRoute", path, via)
+	if err == nil {
+		done()
+	}
+	return err
 }
 
 // InHost runs fn: the fake's host is the test's own process, and nothing
@@ -147,9 +150,17 @@ func (k *Kernel) HasAddr(ip netip.Addr) bool {
 
 // The host-wide programs are the kernel's business: the fake records
 // that a command asked for them.
-func (k *Kernel) SyncHost() error   { k.calls = append(k.calls, "SyncHost"); return nil }
-func (k *Kernel) ReloadHost() error { k.calls = append(k.calls, "ReloadHost"); return nil }
-func (k *Kernel) ResetHost() error  { k.calls = append(k.calls, "ResetHost"); return nil }
+func (k *Kernel) SyncHost() error   { return k.record("SyncHost") }
+func (k *Kernel) ReloadHost() error { return k.record("ReloadHost") }
+func (k *Kernel) ResetHost() error  { return k.record("ResetHost") }
+
+func (k *Kernel) record(op string) error {
+	done, err := k.change(op)
+	if err == nil {
+		done()
+	}
+	return err
+}
 
 // OpenDatapath "pins" the maps on first use: the datapath is fresh then.
 func (k *Kernel) OpenDatapath(string, loader.AttachMode, loader.Sizes) (ctl.Datapath, error) {
