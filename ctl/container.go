@@ -11,12 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/driver"
 	"github.com/bpfnet/bpfnet/ipam"
-	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/store"
 )
@@ -188,7 +185,7 @@ func (in *Instance) create(c *Container, n *Network, spec ContainerSpec, publish
 	intent := Intent{Op: "container create " + c.Name}
 	if spec.Netns == "" {
 		path := filepath.Join(in.opts.NetnsDir, c.Name)
-		if _, err := os.Lstat(path); err == nil {
+		if in.machine.NetnsAt(path) != NoFile {
 			return fmt.Errorf("create network namespace %s: %w", path, os.ErrExist)
 		}
 		intent.Netns = []string{path}
@@ -235,7 +232,7 @@ func (in *Instance) create(c *Container, n *Network, spec ContainerSpec, publish
 // giveNetns creates c's named namespace or adopts the one at adopt.
 func (in *Instance) giveNetns(c *Container, adopt string, undo *undoStack) error {
 	if adopt != "" {
-		if !kernel.IsNetns(adopt) {
+		if !in.isNetns(adopt) {
 			return fmt.Errorf("invalid --netns %s: not a network namespace", adopt)
 		}
 		if err := in.checkAdoptNetns(adopt); err != nil {
@@ -246,7 +243,7 @@ func (in *Instance) giveNetns(c *Container, adopt string, undo *undoStack) error
 			return err
 		}
 		for _, other := range all {
-			if other.Netns != "" && kernel.SameFile(other.Netns, adopt) {
+			if other.Netns != "" && in.machine.SameNetns(other.Netns, adopt) {
 				return fmt.Errorf("invalid --netns %s: it is already the namespace of container %s", adopt, other.Name)
 			}
 		}
@@ -256,26 +253,12 @@ func (in *Instance) giveNetns(c *Container, adopt string, undo *undoStack) error
 	if err := in.step("kernel: create namespace " + c.Name); err != nil {
 		return err
 	}
-	path, err := createNamedNetns(in.opts.NetnsDir, c.Name, setupContainerNetns)
-	if err != nil {
+	path := filepath.Join(in.opts.NetnsDir, c.Name)
+	if err := in.machine.CreateNetns(path); err != nil {
 		return err
 	}
 	c.Netns = path
-	undo.push(func() error { return kernel.DeleteNetns(path) })
-	return nil
-}
-
-// setupContainerNetns runs inside a new container namespace: loopback up.
-// As in Docker, lo keeps ::1 and the container's interfaces get no IPv6
-// address (the driver sees to them).
-func setupContainerNetns() error {
-	lo, err := netlink.LinkByName("lo")
-	if err == nil {
-		err = netlink.LinkSetUp(lo)
-	}
-	if err != nil {
-		return fmt.Errorf("bring up lo: %w", err)
-	}
+	undo.push(func() error { return in.machine.DeleteNetns(path) })
 	return nil
 }
 
@@ -316,7 +299,7 @@ func (in *Instance) RemoveContainer(ref string) error {
 		if err := in.step("kernel: delete namespace " + c.Netns); err != nil {
 			return err
 		}
-		if err := kernel.DeleteNetns(c.Netns); err != nil {
+		if err := in.machine.DeleteNetns(c.Netns); err != nil {
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
 	}
@@ -401,8 +384,8 @@ func (in *Instance) Disconnect(netRef, ctrRef string) error {
 	}
 	// A container that lost its default route gets one through another of
 	// its networks.
-	if kernel.IsNetns(c.Netns) {
-		if err := kernel.DoPath(c.Netns, func() error { return in.restoreDefaultRoute(c, ep) }); err != nil {
+	if in.isNetns(c.Netns) {
+		if err := in.machine.RestoreDefaultRoute(c.Netns, in.defaultRoutes(c, ep)); err != nil {
 			return err
 		}
 	}
@@ -456,12 +439,7 @@ func (in *Instance) planEndpoint(c *Container, n *Network, ipText string, aliase
 	// ID whose device name the host already has is drawn again.
 	for try := 0; try < 16; try++ {
 		ep := &Endpoint{ID: newID(), NetworkID: n.ID, IP: ip, Aliases: aliases, Slot: slot}
-		name, taken := in.hostDevice(ep), false
-		err := in.inHost(func() error {
-			_, err := netlink.LinkByName(name)
-			taken = err == nil
-			return nil
-		})
+		taken, err := in.machine.LinkExists(in.hostDevice(ep))
 		if err != nil {
 			return nil, err
 		}

@@ -6,7 +6,6 @@ import (
 	"github.com/bpfnet/bpfnet/driver"
 	_ "github.com/bpfnet/bpfnet/driver/bridge" // the drivers register themselves
 	_ "github.com/bpfnet/bpfnet/driver/endpointless"
-	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/model"
 )
 
@@ -14,7 +13,7 @@ import (
 type driverEnv struct{ in *Instance }
 
 func (e driverEnv) InHost(fn func() error) error        { return e.in.inHost(fn) }
-func (e driverEnv) Datapath() *loader.Datapath          { return e.in.dp }
+func (e driverEnv) Datapath() driver.Datapath           { return e.in.dp }
 func (e driverEnv) Step(what string) error              { return e.in.step(what) }
 func (e driverEnv) VethAlias(ep *model.Endpoint) string { return e.in.vethAlias(ep) }
 
@@ -23,7 +22,7 @@ func (in *Instance) env() driver.Env { return driverEnv{in} }
 // driverOf is n's driver; a network of a driver this bpfnet lacks cannot
 // be acted on.
 func (in *Instance) driverOf(n *Network) (driver.Driver, error) {
-	d, err := driver.Lookup(n.Driver)
+	d, err := in.drivers.Lookup(n.Driver)
 	if err != nil {
 		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
@@ -31,9 +30,9 @@ func (in *Instance) driverOf(n *Network) (driver.Driver, error) {
 }
 
 // hostDevices names the host-wide devices the drivers keep.
-func hostDevices() map[string]bool {
+func (in *Instance) hostDevices() map[string]bool {
 	out := map[string]bool{}
-	for _, d := range driver.All() {
+	for _, d := range in.drivers.All() {
 		if hs, ok := d.(driver.HostState); ok {
 			for _, name := range hs.Devices() {
 				out[name] = true

@@ -1,25 +1,16 @@
 package ctl
 
-import (
-	"github.com/bpfnet/bpfnet/kernel"
-	"github.com/vishvananda/netlink"
-)
-
-// restoreDefaultRoute runs in c's namespace after gone was removed.
-func (in *Instance) restoreDefaultRoute(c *Container, gone *Endpoint) error {
-	if kernel.HasDefaultRoute() {
-		return nil
-	}
+// defaultRoutes are the next hops c's namespace may take its default route
+// through once gone was removed: its other endpoints on networks that lead
+// out, in order.
+func (in *Instance) defaultRoutes(c *Container, gone *Endpoint) []Gateway {
+	var via []Gateway
 	for _, ep := range c.Endpoints {
 		n := in.state.Networks[ep.NetworkID]
 		if ep == gone || n == nil || n.Internal {
 			continue
 		}
-		link, err := netlink.LinkByName(ep.Ifname)
-		if err != nil {
-			continue
-		}
-		return kernel.AddDefaultRoute(link, n.IPAM.Gateway)
+		via = append(via, Gateway{Device: ep.Ifname, IP: n.IPAM.Gateway})
 	}
-	return nil
+	return via
 }

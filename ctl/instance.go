@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfnet/bpfnet/driver"
 	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/store"
 	"github.com/bpfnet/bpfnet/store/boltstore"
@@ -36,6 +37,14 @@ type Options struct {
 	// damaged or lost and cannot be restored (`system reset`, which then
 	// finds the instance's kernel objects by scanning).
 	Discard bool
+	// Machine, Store and Drivers, when set, stand for the machine's
+	// kernel, the store in Root and bpfnet's drivers: unit tests give
+	// fakes (ctl/ctltest) and need no privilege. What is given stays the
+	// caller's: Close leaves it open. A Machine comes with its Drivers: a
+	// real driver would act on the kernel behind a fake machine's back.
+	Machine Machine
+	Store   store.Store
+	Drivers *driver.Registry
 }
 
 func (o Options) withDefaults() Options {
@@ -71,8 +80,10 @@ type Instance struct {
 	readOnly bool
 	lock     *os.File
 	store    store.Store
-	dp       *loader.Datapath // nil in a read-only instance until a reader needs it
-	host     *hostNS
+	dp       Datapath // nil in a read-only instance until a reader needs it
+	machine  Machine
+	host     *hostNS // the kernel machine's host namespace
+	drivers  *driver.Registry
 	state    *State
 	// loadedAll: state.Containers holds every container, not only those
 	// read so far.
@@ -99,7 +110,7 @@ func Open(opts Options) (*Instance, error) { return open(opts, false) }
 // it, read-only or not.
 func OpenReadOnly(opts Options) (*Instance, error) {
 	opts = opts.withDefaults()
-	if st, err := os.Stat(storePath(opts)); err != nil || st.Size() == 0 {
+	if st, err := os.Stat(storePath(opts)); opts.Store == nil && (err != nil || st.Size() == 0) {
 		return open(opts, false)
 	}
 	return open(opts, true)
@@ -169,7 +180,7 @@ func openLock(root string, shared bool) (*os.File, error) {
 }
 
 func (in *Instance) open() (err error) {
-	if in.host, err = openHostNS(in.opts.HostNetns); err != nil {
+	if err := in.openMachine(); err != nil {
 		return err
 	}
 	if err := in.openStore(); err != nil {
@@ -188,7 +199,7 @@ func (in *Instance) open() (err error) {
 		}
 		return in.checkPinnedSizes()
 	}
-	if in.dp, err = loader.OpenSized(in.opts.BPFFS, in.opts.Attach, in.opts.Sizes); err != nil {
+	if in.dp, err = in.machine.OpenDatapath(in.opts.BPFFS, in.opts.Attach, in.opts.Sizes); err != nil {
 		return err
 	}
 	if err := in.checkPinnedSizes(); err != nil {
@@ -202,7 +213,7 @@ func (in *Instance) open() (err error) {
 	if err := in.ensurePredefined(); err != nil {
 		return err
 	}
-	if err := in.syncHost(); err != nil {
+	if err := in.machine.SyncHost(); err != nil {
 		return err
 	}
 	if !in.dp.Fresh() {
@@ -234,13 +245,33 @@ func (in *Instance) open() (err error) {
 	return in.recordDatapath()
 }
 
+// openMachine opens the machine the options give, or the kernel's host
+// namespace, and the drivers that act on it.
+func (in *Instance) openMachine() (err error) {
+	in.machine, in.drivers = in.opts.Machine, in.opts.Drivers
+	if in.machine != nil {
+		if in.drivers == nil {
+			return fmt.Errorf("internal error: a machine given without its drivers")
+		}
+		return nil
+	}
+	if in.drivers == nil {
+		in.drivers = driver.Default()
+	}
+	if in.host, err = openHostNS(in.opts.HostNetns); err != nil {
+		return err
+	}
+	in.machine = kernelMachine{in}
+	return nil
+}
+
 // datapath is the instance's datapath; a read-only instance opens the
 // pinned maps on first use, and has none when they are not pinned.
-func (in *Instance) datapath() (*loader.Datapath, error) {
+func (in *Instance) datapath() (Datapath, error) {
 	if in.dp != nil {
 		return in.dp, nil
 	}
-	dp, err := loader.OpenPinned(in.opts.BPFFS)
+	dp, err := in.machine.OpenPinnedDatapath(in.opts.BPFFS)
 	if err != nil {
 		return nil, err
 	}
@@ -254,10 +285,7 @@ func (in *Instance) Close() {
 		in.dp.Close()
 		in.dp = nil
 	}
-	if in.store != nil {
-		in.store.Close()
-		in.store = nil
-	}
+	in.closeStore()
 	if in.host != nil {
 		in.host.Close()
 		in.host = nil
@@ -266,6 +294,14 @@ func (in *Instance) Close() {
 		in.lock.Close() // closing the descriptor releases the flock
 		in.lock = nil
 	}
+}
+
+// closeStore closes the store Open opened; a given one stays open.
+func (in *Instance) closeStore() {
+	if in.store != nil && in.opts.Store == nil {
+		in.store.Close()
+	}
+	in.store = nil
 }
 
 // Network returns the network with ID id (nil if there is none).

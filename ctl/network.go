@@ -96,7 +96,7 @@ func (in *Instance) CreateNetwork(spec NetworkSpec) (*Network, error) {
 	if name == "" {
 		name = DriverBridge
 	}
-	d, err := driver.Lookup(name)
+	d, err := in.drivers.Lookup(name)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +146,8 @@ func (in *Instance) networkIPAM(spec NetworkSpec) (ipam.Config, error) {
 		if spec.IPRange != "" || spec.Gateway != "" {
 			return ipam.Config{}, ipam.ErrMissingSubnet
 		}
-		var routed []netip.Prefix
-		if err := in.inHost(func() (err error) { routed, err = hostRoutesAndAddrs(); return err }); err != nil {
+		routed, err := in.machine.Routes()
+		if err != nil {
 			return ipam.Config{}, err
 		}
 		p, err := ipam.NextSubnet(ipam.DefaultPools, in.subnets(), routed)
@@ -292,7 +292,7 @@ func (in *Instance) ensurePredefined() error {
 	if err != nil {
 		return err
 	}
-	d, err := driver.Lookup(DriverBridge)
+	d, err := in.drivers.Lookup(DriverBridge)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/store"
 	"github.com/bpfnet/bpfnet/store/boltstore"
 )
@@ -18,12 +17,17 @@ var ErrStoreLost = errors.New("store lost")
 
 // openStore opens and loads the store, restoring it from its backup when
 // the options allow and it is damaged or lost.
-func (in *Instance) openStore() error {
+func (in *Instance) openStore() (err error) {
+	if in.opts.Store != nil {
+		in.store = in.opts.Store
+		in.state, err = in.store.Load()
+		return err
+	}
 	path := storePath(in.opts)
 	lost := false
 	if st, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || (err == nil && st.Size() == 0) {
 		_, bakErr := os.Stat(boltstore.BackupPath(path))
-		lost = loader.Pinned(in.opts.BPFFS) || bakErr == nil
+		lost = in.machine.DatapathPinned(in.opts.BPFFS) || bakErr == nil
 	} else if err != nil {
 		return fmt.Errorf("open store %s: %w", path, err)
 	} else if err := checkTrusted(path, nil); err != nil {
@@ -35,7 +39,7 @@ func (in *Instance) openStore() error {
 			return err
 		}
 	}
-	err := in.loadStore(path)
+	err = in.loadStore(path)
 	if errors.Is(err, store.ErrDamaged) {
 		if err := in.recoverStore(err); err != nil {
 			return err
@@ -46,10 +50,7 @@ func (in *Instance) openStore() error {
 }
 
 func (in *Instance) loadStore(path string) (err error) {
-	if in.store != nil {
-		in.store.Close()
-		in.store = nil
-	}
+	in.closeStore()
 	// A nil *boltstore.Store must not become a non-nil store.Store.
 	var st *boltstore.Store
 	if in.readOnly {
@@ -89,10 +90,7 @@ func (in *Instance) recoverStore(why error) error {
 
 // discardStore moves a damaged store aside so that a fresh one replaces it.
 func (in *Instance) discardStore(path string) error {
-	if in.store != nil {
-		in.store.Close()
-		in.store = nil
-	}
+	in.closeStore()
 	aside := fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))
 	if err := os.Rename(path, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("move damaged store aside: %w", err)

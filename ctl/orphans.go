@@ -3,18 +3,12 @@ package ctl
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
 	"github.com/bpfnet/bpfnet/ctl/ports"
-	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/loader"
 )
 
@@ -106,26 +100,22 @@ func (r *reconciler) ports() error {
 
 // orphanVeths: no host-side veth of this instance's lacks an endpoint.
 func (r *reconciler) orphanVeths() error {
-	prefix := r.in.aliasPrefix()
-	return r.in.inHost(func() error {
-		links, err := kernel.LinkList()
-		if err != nil {
-			return fmt.Errorf("list host devices: %w", err)
+	names, err := r.in.machine.MarkedLinks(r.in.aliasPrefix())
+	if err != nil {
+		return fmt.Errorf("list host devices: %w", err)
+	}
+	for _, name := range names {
+		if r.veths[name] {
+			continue
 		}
-		for _, l := range links {
-			a := l.Attrs()
-			if !strings.HasPrefix(a.Alias, prefix) || r.veths[a.Name] {
-				continue
-			}
-			r.report("veth %s belongs to no endpoint", a.Name)
-			if r.fix {
-				if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-					return fmt.Errorf("delete orphan veth %s: %w", a.Name, err)
-				}
+		r.report("veth %s belongs to no endpoint", name)
+		if r.fix {
+			if _, err := r.in.machine.DeleteLink(name); err != nil {
+				return fmt.Errorf("delete orphan veth %s: %w", name, err)
 			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // orphanEntries: the datapath's per-endpoint entries, pins and state all
@@ -188,21 +178,18 @@ func (r *reconciler) orphanNetns() error {
 	for _, c := range r.in.state.Containers { // every one: reconcile read them all
 		held[c.Netns] = true
 	}
-	files, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+	files, err := r.in.machine.NetnsFiles(dir)
 	if err != nil {
-		return fmt.Errorf("list namespace directory %s: %w", dir, err)
+		return err
 	}
 	for _, f := range files {
-		path := filepath.Join(dir, f.Name())
+		path := filepath.Join(dir, f)
 		if held[path] {
 			continue
 		}
 		r.report("namespace file %s belongs to no container", path)
 		if r.fix {
-			if err := kernel.DeleteNetns(path); err != nil {
+			if err := r.in.machine.DeleteNetns(path); err != nil {
 				return err
 			}
 		}

@@ -3,9 +3,7 @@ package ctl
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"syscall"
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/loader"
@@ -38,12 +36,8 @@ func (in *Instance) portMappings(spec ContainerSpec) ([]ports.Mapping, error) {
 			return nil, err
 		}
 	}
-	alloc := ports.Allocator{HostBusy: in.hostPortBusy}
-	err = in.inHost(func() (err error) {
-		alloc.Ephemeral, err = ports.ReadEphemeral("/proc/sys/net/ipv4")
-		return err
-	})
-	if err != nil {
+	alloc := ports.Allocator{HostBusy: in.machine.PortBusy}
+	if alloc.Ephemeral, err = in.machine.Ephemeral(); err != nil {
 		return nil, err
 	}
 	var assigned []ports.Mapping
@@ -64,37 +58,10 @@ func (in *Instance) checkHostAddr(m ports.Mapping) error {
 	if !m.HostIP.IsValid() || m.HostIP.IsUnspecified() {
 		return nil
 	}
-	return in.inHost(func() error {
-		l, err := net.Listen("tcp4", netip.AddrPortFrom(m.HostIP, 0).String())
-		if err != nil {
-			return fmt.Errorf("Error starting userland proxy: listen tcp4 %s: bind: cannot assign requested address", netip.AddrPortFrom(m.HostIP, m.HostPort))
-		}
-		return l.Close()
-	})
-}
-
-// hostPortBusy tells whether a host process holds ip:port, by trying to
-// bind it in the host namespace, as Docker's port reservation would fail.
-func (in *Instance) hostPortBusy(ip netip.Addr, port uint16, proto ports.Proto) bool {
-	busy := false
-	_ = in.inHost(func() error {
-		addr := netip.AddrPortFrom(ip, port).String()
-		var err error
-		if proto == ports.UDP {
-			var c net.PacketConn
-			if c, err = net.ListenPacket("udp4", addr); err == nil {
-				c.Close()
-			}
-		} else {
-			var l net.Listener
-			if l, err = net.Listen("tcp4", addr); err == nil {
-				l.Close()
-			}
-		}
-		busy = errors.Is(err, syscall.EADDRINUSE)
-		return nil
-	})
-	return busy
+	if !in.machine.HasAddr(m.HostIP) {
+		return fmt.Errorf("Error starting userland proxy: listen tcp4 %s: bind: cannot assign requested address", netip.AddrPortFrom(m.HostIP, m.HostPort))
+	}
+	return nil
 }
 
 func datapathPort(m ports.Mapping, target netip.Addr) loader.Port {

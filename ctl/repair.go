@@ -4,15 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
 	"github.com/bpfnet/bpfnet/driver"
-	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/loader"
 )
 
@@ -70,29 +64,24 @@ func (in *Instance) rollBack(it *Intent) error {
 		if heldNetns[path] || in.ownNetnsPath(path) != nil {
 			continue
 		}
-		if kernel.IsNetns(path) || isEmptyFile(path) {
-			if err := kernel.DeleteNetns(path); err != nil {
+		if at := in.machine.NetnsAt(path); at == BoundNetns || at == UnboundFile {
+			if err := in.machine.DeleteNetns(path); err != nil {
 				return fmt.Errorf("roll back %s: %w", it.Op, err)
 			}
 			in.rolledBack = append(in.rolledBack, "removed namespace "+path+" of the interrupted command")
 		}
 	}
-	err = in.inHost(func() error {
-		for _, name := range it.Veths {
-			if heldVeths[name] || !strings.HasPrefix(name, "veth") {
-				continue
-			}
-			if l, err := netlink.LinkByName(name); err == nil {
-				if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-					return fmt.Errorf("roll back %s: delete veth %s: %w", it.Op, name, err)
-				}
-				in.rolledBack = append(in.rolledBack, "removed veth "+name+" of the interrupted command")
-			}
+	for _, name := range it.Veths {
+		if heldVeths[name] || !strings.HasPrefix(name, "veth") {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		deleted, err := in.machine.DeleteLink(name)
+		if err != nil {
+			return fmt.Errorf("roll back %s: delete veth %s: %w", it.Op, name, err)
+		}
+		if deleted {
+			in.rolledBack = append(in.rolledBack, "removed veth "+name+" of the interrupted command")
+		}
 	}
 	found, err := in.reconcile(true)
 	if err != nil {
@@ -103,16 +92,11 @@ func (in *Instance) rollBack(it *Intent) error {
 	return nil
 }
 
-func isEmptyFile(path string) bool {
-	st, err := os.Lstat(path)
-	return err == nil && st.Mode().IsRegular() && st.Size() == 0
-}
-
 // reconciler walks store and kernel, reporting each difference and, with
 // fix, mending it.
 type reconciler struct {
 	in       *Instance
-	dp       *loader.Datapath
+	dp       Datapath
 	fix      bool
 	problems []string
 	// from the store
@@ -155,7 +139,7 @@ func (in *Instance) reconcile(fix bool) ([]string, error) {
 // hostState: each driver's host-wide state (the bridge's gateways) is
 // exactly what its networks in the store need.
 func (r *reconciler) hostState() error {
-	for _, d := range driver.All() {
+	for _, d := range r.in.drivers.All() {
 		hs, ok := d.(driver.HostState)
 		if !ok {
 			continue
@@ -195,7 +179,7 @@ func (r *reconciler) containers() error {
 			continue
 		}
 		rebuildAll := r.dp.Fresh()
-		if !kernel.IsNetns(c.Netns) {
+		if !in.isNetns(c.Netns) {
 			if c.Adopted {
 				r.report("container %s: adopted namespace %s is gone; remove the container with 'bpfnet container rm %s'", c.Name, c.Netns, c.Name)
 				continue
@@ -207,13 +191,13 @@ func (r *reconciler) containers() error {
 			if err := in.ownNetnsPath(c.Netns); err != nil {
 				return fmt.Errorf("container %s: %w", c.Name, err)
 			}
-			if err := os.Remove(c.Netns); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := in.machine.DeleteNetns(c.Netns); err != nil {
 				return fmt.Errorf("remove stale namespace file %s: %w", c.Netns, err)
 			}
 			if err := in.step("kernel: create namespace " + c.Netns); err != nil {
 				return err
 			}
-			if _, err := createNamedNetns(filepath.Dir(c.Netns), filepath.Base(c.Netns), setupContainerNetns); err != nil {
+			if err := in.machine.CreateNetns(c.Netns); err != nil {
 				return err
 			}
 			rebuildAll = true

@@ -7,11 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
 	"github.com/bpfnet/bpfnet/driver"
-	"github.com/bpfnet/bpfnet/kernel"
+	"github.com/bpfnet/bpfnet/store"
 	"github.com/bpfnet/bpfnet/store/boltstore"
 )
 
@@ -45,22 +42,8 @@ func (in *Instance) Reset() error {
 	for _, c := range all {
 		errs = append(errs, in.resetContainer(c))
 	}
-	errs = append(errs, in.inHost(func() error {
-		if err := in.removeMarkedVeths(); err != nil {
-			return err
-		}
-		uplinks, err := in.dp.Uplinks()
-		if err != nil {
-			return err
-		}
-		for index := range uplinks {
-			if err := in.dp.DetachUplink(index); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-	for _, d := range driver.All() {
+	errs = append(errs, in.removeMarkedVeths(), in.machine.ResetHost())
+	for _, d := range in.drivers.All() {
 		if hs, ok := d.(driver.HostState); ok {
 			errs = append(errs, hs.RemoveAll(in.env()))
 		}
@@ -68,9 +51,10 @@ func (in *Instance) Reset() error {
 	errs = append(errs, in.removeOwnNetnsDir())
 	errs = append(errs, in.dp.Remove())
 	in.dp = nil
-	in.unmountCgroup2()
-	in.store.Close()
-	in.store = nil
+	if in.opts.Store != nil {
+		errs = append(errs, in.forgetAll()) // a given store stays: empty it
+	}
+	in.closeStore()
 	path := storePath(in.opts)
 	aside, _ := filepath.Glob(path + ".damaged-*")
 	// Backup first, journal last: a reset killed before the store goes is
@@ -88,40 +72,68 @@ func (in *Instance) Reset() error {
 // resetContainer removes c's veths and the namespace bpfnet made for it;
 // the maps go with the pins.
 func (in *Instance) resetContainer(c *Container) error {
-	err := in.inHost(func() error {
-		for _, ep := range c.Endpoints {
-			if l, err := netlink.LinkByName(in.hostDevice(ep)); err == nil {
-				if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-					return fmt.Errorf("delete veth %s of container %s: %w", in.hostDevice(ep), c.Name, err)
-				}
-			}
+	for _, ep := range c.Endpoints {
+		if _, err := in.machine.DeleteLink(in.hostDevice(ep)); err != nil {
+			return fmt.Errorf("delete veth %s of container %s: %w", in.hostDevice(ep), c.Name, err)
 		}
+	}
+	if c.Netns == "" || c.Adopted {
 		return nil
-	})
-	if err != nil || c.Netns == "" || c.Adopted {
-		return err
 	}
 	if err := in.ownNetnsPath(c.Netns); err != nil {
 		return fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	return kernel.DeleteNetns(c.Netns)
+	return in.machine.DeleteNetns(c.Netns)
 }
 
 // removeMarkedVeths deletes the host-side veths that carry this
-// instance's mark. Call in the host namespace.
+// instance's mark.
 func (in *Instance) removeMarkedVeths() error {
-	links, err := kernel.LinkList()
+	names, err := in.machine.MarkedLinks(in.aliasPrefix())
 	if err != nil {
 		return fmt.Errorf("list host devices: %w", err)
 	}
-	for _, l := range links {
-		if strings.HasPrefix(l.Attrs().Alias, in.aliasPrefix()) {
-			if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-				return fmt.Errorf("delete veth %s: %w", l.Attrs().Name, err)
-			}
+	for _, name := range names {
+		if _, err := in.machine.DeleteLink(name); err != nil {
+			return fmt.Errorf("delete veth %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// resetHostPrograms detaches the uplinks' programs and undoes the cgroup
+// mount the socket programs may have needed.
+func (in *Instance) resetHostPrograms() error {
+	err := in.inHost(func() error {
+		uplinks, err := in.dp.Uplinks()
+		if err != nil {
+			return err
+		}
+		for index := range uplinks {
+			if err := in.dp.DetachUplink(index); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	in.unmountCgroup2()
+	return err
+}
+
+// forgetAll deletes every record of a store the instance was given.
+func (in *Instance) forgetAll() error {
+	all, err := in.store.Containers()
+	if err != nil {
+		return err
+	}
+	var ch store.Change
+	for id := range all {
+		ch.DeleteContainers = append(ch.DeleteContainers, id)
+	}
+	for id := range in.state.Networks {
+		ch.DeleteNetworks = append(ch.DeleteNetworks, id)
+	}
+	return in.store.Apply(ch)
 }
 
 // removeOwnNetnsDir empties and removes a namespace directory that is the
@@ -131,17 +143,16 @@ func (in *Instance) removeOwnNetnsDir() error {
 	if !strings.HasPrefix(dir, in.opts.Root+string(filepath.Separator)) {
 		return nil
 	}
-	files, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+	files, err := in.machine.NetnsFiles(dir)
 	if err != nil {
-		return fmt.Errorf("list namespace directory %s: %w", dir, err)
+		return err
 	}
 	var errs []error
 	for _, f := range files {
-		errs = append(errs, kernel.DeleteNetns(filepath.Join(dir, f.Name())))
+		errs = append(errs, in.machine.DeleteNetns(filepath.Join(dir, f)))
 	}
-	errs = append(errs, os.Remove(dir))
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }

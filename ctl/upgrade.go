@@ -48,8 +48,9 @@ func (in *Instance) recordDatapath() error {
 }
 
 // reloadPrograms loads this build's programs in place of every attached
-// one: each endpoint's, each uplink's and the socket programs. An endpoint
-// whose veth is gone is left to `system repair`.
+// one: each endpoint's, then the host-wide ones (each uplink's and the
+// socket programs). An endpoint whose veth is gone is left to `system
+// repair`.
 func (in *Instance) reloadPrograms() error {
 	all, err := in.allContainers()
 	if err != nil {
@@ -71,6 +72,11 @@ func (in *Instance) reloadPrograms() error {
 			}
 		}
 	}
+	return in.machine.ReloadHost()
+}
+
+// reloadHostPrograms replaces the uplinks' and the socket programs.
+func (in *Instance) reloadHostPrograms() error {
 	uplinks, err := in.dp.Uplinks()
 	if err != nil {
 		return err

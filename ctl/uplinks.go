@@ -47,7 +47,7 @@ func (in *Instance) syncHost() error {
 		if err != nil {
 			return fmt.Errorf("list host addresses: %w", err)
 		}
-		own := hostDevices()
+		own := in.hostDevices()
 		seen := map[int]bool{}
 		for index, as := range addrs {
 			first, _ := netip.AddrFromSlice(as[0].IP)

@@ -7,9 +7,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/vishvananda/netlink"
-
-	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/bpfnet/bpfnet/loader"
 )
 
@@ -145,11 +142,11 @@ func (in *Instance) checkAdoptNetns(path string) error {
 	}
 	why := ""
 	switch {
-	case kernel.SameFile(path, host):
+	case in.machine.SameNetns(path, host):
 		why = "it is the host's network namespace"
-	case kernel.SameFile(path, selfNetns):
+	case in.machine.SameNetns(path, selfNetns):
 		why = "it is the network namespace bpfnet runs in"
-	case kernel.SameFile(path, "/proc/1/ns/net"):
+	case in.machine.SameNetns(path, "/proc/1/ns/net"):
 		why = "it is the network namespace of PID 1, the machine's"
 	}
 	if why != "" {
@@ -158,67 +155,28 @@ func (in *Instance) checkAdoptNetns(path string) error {
 	return nil
 }
 
-// hostAddrs maps the host's IPv4 addresses, other than bpfnet's own
-// gateways on its gateway device, to the index of their device. Call in
-// the host namespace.
-func hostAddrs() (map[netip.Addr]int, error) {
-	addrs, err := kernel.AddrList(nil)
-	if err != nil {
-		return nil, fmt.Errorf("list host addresses: %w", err)
-	}
-	own := ownDeviceIndexes()
-	out := map[netip.Addr]int{}
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && !own[a.LinkIndex] {
-			out[ip.Unmap()] = a.LinkIndex
-		}
-	}
-	return out, nil
-}
-
 // checkHostAddrs refuses a subnet that holds an address of the host: the
 // network's gateway and its route to bpfnet0 would take that address's
 // traffic from the device that holds it (the uplink's own subnet came back
 // duplicated onto bpfnet0). Overlap with bpfnet's own networks is
 // ipam.CheckOverlap's.
 func (in *Instance) checkHostAddrs(subnet netip.Prefix) error {
-	return in.inHost(func() error {
-		held, err := hostAddrs()
-		if err != nil {
-			return err
-		}
-		var first netip.Addr
-		for ip := range held {
-			if subnet.Contains(ip) && (!first.IsValid() || ip.Less(first)) {
-				first = ip
-			}
-		}
-		if !first.IsValid() {
-			return nil
-		}
-		dev := fmt.Sprintf("device %d", held[first])
-		if l, err := netlink.LinkByIndex(held[first]); err == nil {
-			dev = l.Attrs().Name
-		}
-		return fmt.Errorf("invalid subnet %s: the host already holds %s (on %s)", subnet, first, dev)
-	})
-}
-
-// hostRoutesAndAddrs is hostRoutes plus the host's addresses as /32s, so
-// that a default subnet skips an address that no route of the main table
-// covers (a /32 address, or one added with noprefixroute). Call in the host
-// namespace.
-func hostRoutesAndAddrs() ([]netip.Prefix, error) {
-	routed, err := hostRoutes()
+	held, err := in.machine.Addrs()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	held, err := hostAddrs()
-	if err != nil {
-		return nil, err
-	}
+	var first netip.Addr
 	for ip := range held {
-		routed = append(routed, netip.PrefixFrom(ip, 32))
+		if subnet.Contains(ip) && (!first.IsValid() || ip.Less(first)) {
+			first = ip
+		}
 	}
-	return routed, nil
+	if !first.IsValid() {
+		return nil
+	}
+	dev := fmt.Sprintf("device %d", held[first])
+	if name, ok := in.machine.LinkName(held[first]); ok {
+		dev = name
+	}
+	return fmt.Errorf("invalid subnet %s: the host already holds %s (on %s)", subnet, first, dev)
 }

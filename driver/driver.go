@@ -34,12 +34,26 @@ type Env interface {
 	// InHost runs fn on a thread in the instance's host namespace.
 	InHost(fn func() error) error
 	// Datapath is the instance's datapath.
-	Datapath() *loader.Datapath
+	Datapath() Datapath
 	// Step is a point where the crash tests' fault hook may end the command.
 	Step(what string) error
 	// VethAlias is the mark the instance puts on the host side of ep's veth.
 	VethAlias(ep *model.Endpoint) string
 }
+
+// Datapath is what a driver asks of the eBPF datapath: its endpoints'
+// programs and flows. *loader.Datapath is the real one.
+type Datapath interface {
+	AttachEndpoint(ep loader.Endpoint) error
+	ReloadEndpoint(ep loader.Endpoint) error
+	DetachEndpoint(ep loader.Endpoint) error
+	// EndpointAttached tells whether slot's programs are on ifindex.
+	EndpointAttached(ifindex int, slot uint32) (bool, error)
+	// FlushConntrack deletes the flows of ips (every flow when none).
+	FlushConntrack(ips ...netip.Addr) (int, error)
+}
+
+var _ Datapath = (*loader.Datapath)(nil)
 
 // Driver is one kind of network.
 type Driver interface {
@@ -83,34 +97,63 @@ type HostState interface {
 	RemoveAll(env Env) error
 }
 
-// All is every registered driver, sorted by name.
-func All() []Driver {
-	out := make([]Driver, 0, len(registry))
-	for _, name := range Names() {
-		out = append(out, registry[name])
+// Registry is a set of drivers by name. The drivers of this bpfnet
+// register in the process's registry (Register, in init); an instance
+// may be given another set (unit tests give fakes).
+type Registry struct{ byName map[string]Driver }
+
+// NewRegistry is a registry of ds.
+func NewRegistry(ds ...Driver) *Registry {
+	r := &Registry{byName: map[string]Driver{}}
+	for _, d := range ds {
+		r.Register(d)
 	}
-	return out
+	return r
 }
 
-var registry = map[string]Driver{}
-
-// Register makes d available by its name; drivers register in init.
-func Register(d Driver) { registry[d.Name()] = d }
+// Register makes d available by its name.
+func (r *Registry) Register(d Driver) { r.byName[d.Name()] = d }
 
 // Lookup finds a driver by name, with Docker's words for an unknown one.
-func Lookup(name string) (Driver, error) {
-	if d, ok := registry[name]; ok {
+func (r *Registry) Lookup(name string) (Driver, error) {
+	if d, ok := r.byName[name]; ok {
 		return d, nil
 	}
 	return nil, fmt.Errorf("plugin %q not found", name)
 }
 
-// Names lists the registered drivers.
-func Names() []string {
-	names := make([]string, 0, len(registry))
-	for name := range registry {
+// Names lists the drivers, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.byName))
+	for name := range r.byName {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	return names
 }
+
+// All is every driver, sorted by name.
+func (r *Registry) All() []Driver {
+	out := make([]Driver, 0, len(r.byName))
+	for _, name := range r.Names() {
+		out = append(out, r.byName[name])
+	}
+	return out
+}
+
+var registry = NewRegistry()
+
+// Default is the process's registry: the drivers of this bpfnet.
+func Default() *Registry { return registry }
+
+// Register makes d available by its name; drivers register in init.
+func Register(d Driver) { registry.Register(d) }
+
+// Lookup finds a driver of the process's registry by name.
+func Lookup(name string) (Driver, error) { return registry.Lookup(name) }
+
+// Names lists the drivers of the process's registry.
+func Names() []string { return registry.Names() }
+
+// All is every driver of the process's registry, sorted by name.
+func All() []Driver { return registry.All() }
