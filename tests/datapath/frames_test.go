@@ -49,7 +49,9 @@ func ipv4(src, dst netip.Addr, proto uint8, payload []byte) []byte {
 }
 
 // udp returns a UDP datagram; a zero checksum means none in IPv4.
-func udp(srcPort, dstPort uint16, payload []byte) []byte { return frames.UDP(srcPort, dstPort, payload) }
+func udp(srcPort, dstPort uint16, payload []byte) []byte {
+	return frames.UDP(srcPort, dstPort, payload)
+}
 
 // icmpEcho returns an ICMP echo request with a correct checksum.
 func icmpEcho(id, seq uint16, payload []byte) []byte {
