@@ -1,0 +1,253 @@
+package datapath
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The fuzz test runs frames through the real programs with
+// BPF_PROG_TEST_RUN and compares verdict, drop reason, counters and the
+// frame they leave (addresses, ports, TTL, MACs, every checksum) with the
+// model. TestFuzzModel runs seeded generated frames (BPFNET_FUZZ_FRAMES per
+// program, 3,000 by default; BPFNET_FUZZ_SEED to replay a run; `make
+// fuzz-long` runs 100,000); FuzzFromContainer, FuzzFromUplink and
+// FuzzToContainer let `go test -fuzz` mutate the corpus in
+// testdata/fuzz. BPFNET_FUZZ_SAVE=dir writes the first frame of each
+// kind, and every mismatching frame, there in Go's corpus format.
+
+// fuzzProgram is one program under test and how to run it and its model.
+type fuzzProgram struct {
+	name string
+	gen  func(*frameGen) (string, []byte)
+	// check runs frame through the program and the model; variant picks
+	// one of A's configurations where the program has several.
+	check func(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (mismatch string, err error)
+}
+
+var fuzzPrograms = []fuzzProgram{
+	{"from-container", (*frameGen).fromContainer, checkFromContainer},
+	{"from-uplink", (*frameGen).fromUplink, checkFromUplink},
+	{"to-container", (*frameGen).toContainer, checkToContainer},
+}
+
+func checkFromContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (string, error) {
+	variant %= len(fx.variants)
+	v := fx.variants[variant]
+	fx.useVariant(t, variant)
+	got, err := fx.run(t, v.progs.FromContainer, fx.h.ctxA(), frame)
+	if err != nil {
+		return "", err
+	}
+	m := containerModel{w: &fx.w, ep: v.ep}
+	want := m.fromContainer(frame)
+	if want.snatAt >= 0 && want.snatAt+2 <= len(got.out) {
+		// The program picks the masquerade port at random: the model takes
+		// the one it picked if the port is one it may pick.
+		m.pick = binary.BigEndian.Uint16(got.out[want.snatAt:])
+		want = m.fromContainer(frame)
+	}
+	return mismatch(frame, want, got), nil
+}
+
+func checkFromUplink(t testing.TB, fx *fuzzFixture, _ int, frame []byte) (string, error) {
+	got, err := fx.run(t, fx.nat.uplink, fx.h.ctxUplink(), frame)
+	if err != nil {
+		return "", err
+	}
+	m := uplinkModel{w: &fx.w}
+	return mismatch(frame, m.fromUplink(frame), got), nil
+}
+
+func checkToContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (string, error) {
+	variant %= len(fx.variants)
+	v := fx.variants[variant]
+	got, err := fx.run(t, v.progs.ToContainer, fx.h.ctxA(), frame)
+	if err != nil {
+		return "", err
+	}
+	m := containerModel{w: &fx.w, ep: v.ep}
+	return mismatch(frame, m.toContainer(frame), got), nil
+}
+
+// mismatch describes how what the program did differs from the model's
+// outcome; "" when it does not.
+func mismatch(frame []byte, want *outcome, got ran) string {
+	var diffs []string
+	if got.verdict != want.verdict {
+		diffs = append(diffs, fmt.Sprintf("verdict %s, model %s", verdictName(got.verdict), verdictName(want.verdict)))
+	}
+	wantDrops := map[dropCount]uint64{}
+	if want.drop != nil {
+		wantDrops[*want.drop] = 1
+	}
+	if !equalMaps(got.moved.drops, wantDrops) {
+		diffs = append(diffs, fmt.Sprintf("drops %s, model %s", formatDrops(got.moved.drops), formatDrops(wantDrops)))
+	}
+	wantCounted := map[slotCount]uint64{}
+	for _, c := range want.counted {
+		wantCounted[c]++
+	}
+	wantBytes := map[slotCount]uint64{}
+	for c, n := range wantCounted {
+		wantBytes[c] = n * uint64(len(frame))
+	}
+	if !equalMaps(got.moved.counted, wantCounted) || !equalMaps(got.moved.bytes, wantBytes) {
+		diffs = append(diffs, fmt.Sprintf("counted %v (bytes %v), model %v", got.moved.counted, got.moved.bytes, wantCounted))
+	}
+	if want.verdict != verdictShot && string(got.out) != string(want.out) {
+		diffs = append(diffs, fmt.Sprintf("frame out differs at %v:\n  program % x\n  model   % x", diffOffsets(got.out, want.out), got.out, want.out))
+	}
+	if len(diffs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("frame in (%d bytes):\n%s  program: %s\n  model:   %s\n  %s",
+		len(frame), hex.Dump(frame), verdictName(got.verdict), want, strings.Join(diffs, "\n  "))
+}
+
+func equalMaps[K comparable](a, b map[K]uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func formatDrops(d map[dropCount]uint64) string {
+	if len(d) == 0 {
+		return "none"
+	}
+	var s []string
+	for k, n := range d {
+		s = append(s, fmt.Sprintf("%s(slot %d dir %d)=%d", reasonName(k.reason), k.slot, k.dir, n))
+	}
+	return strings.Join(s, " ")
+}
+
+func diffOffsets(a, b []byte) []int {
+	var offs []int
+	for i := 0; i < max(len(a), len(b)); i++ {
+		if i >= len(a) || i >= len(b) || a[i] != b[i] {
+			offs = append(offs, i)
+		}
+	}
+	return offs
+}
+
+// envInt reads a positive number from the environment, def if unset.
+func envInt(t testing.TB, name string, def uint64) uint64 {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, s, err)
+	}
+	return n
+}
+
+// TestFuzzModel runs seeded generated frames through each program and its
+// model; every mismatch fails the test with the frame and both outcomes.
+func TestFuzzModel(t *testing.T) {
+	fx := newFuzzFixture(t)
+	n := envInt(t, "BPFNET_FUZZ_FRAMES", 3000)
+	seed := envInt(t, "BPFNET_FUZZ_SEED", uint64(time.Now().UnixNano()))
+	t.Logf("seed %d (BPFNET_FUZZ_SEED=%d replays this run), %d frames per program", seed, seed, n)
+	save := os.Getenv("BPFNET_FUZZ_SAVE")
+	for _, p := range fuzzPrograms {
+		g := newFrameGen(seed)
+		start := time.Now()
+		var refused, mismatches int
+		kinds := map[string]int{}
+		for i := uint64(0); i < n; i++ {
+			kind, frame := p.gen(g)
+			variant := g.pick(len(fx.variants))
+			diff, err := p.check(t, fx, variant, frame)
+			if err == errRefused {
+				refused++
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kinds[kind] == 0 && save != "" {
+				saveCorpus(t, save, p.name, kind, variant, frame)
+			}
+			kinds[kind]++
+			if diff == "" {
+				continue
+			}
+			mismatches++
+			if save != "" {
+				saveCorpus(t, save, p.name, "mismatch "+kind+" "+strconv.Itoa(mismatches), variant, frame)
+			}
+			if mismatches <= 5 {
+				t.Errorf("%s (seed %d, frame %d, %s, variant %q): %s", p.name, seed, i, kind, fx.variants[variant].name, diff)
+			}
+		}
+		if mismatches > 0 {
+			t.Errorf("%s: %d of %d frames mismatch the model (seed %d)", p.name, mismatches, n-uint64(refused), seed)
+		}
+		t.Logf("%s: %d frames, %d refused by the kernel, %d mismatches, %d kinds, %v", p.name, n, refused,
+			mismatches, len(kinds), time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// saveCorpus writes a frame as a corpus entry of the program's Fuzz target.
+func saveCorpus(t testing.TB, dir, program, kind string, variant int, frame []byte) {
+	target := map[string]string{"from-container": "FuzzFromContainer", "from-uplink": "FuzzFromUplink",
+		"to-container": "FuzzToContainer"}[program]
+	name := strings.NewReplacer(" ", "-", ",", "", ".", "").Replace(kind)
+	path := filepath.Join(dir, target, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf("go test fuzz v1\nbyte(%q)\n[]byte(%q)\n", byte(variant), frame)
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fuzzTarget is the body of a Fuzz function: the fixture is made once,
+// seeded with a frame of each kind the generator makes.
+func fuzzTarget(f *testing.F, program string) {
+	var p fuzzProgram
+	for _, q := range fuzzPrograms {
+		if q.name == program {
+			p = q
+		}
+	}
+	g := newFrameGen(1)
+	for range 64 {
+		_, frame := p.gen(g)
+		f.Add(byte(g.pick(5)), frame)
+	}
+	fx := newFuzzFixture(f)
+	f.Fuzz(func(t *testing.T, variant byte, frame []byte) {
+		diff, err := p.check(t, fx, int(variant), frame)
+		if err == errRefused {
+			t.Skip(err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff != "" {
+			t.Errorf("%s, variant %d: %s", program, variant, diff)
+		}
+	})
+}
+
+func FuzzFromContainer(f *testing.F) { fuzzTarget(f, "from-container") }
+func FuzzFromUplink(f *testing.F)    { fuzzTarget(f, "from-uplink") }
+func FuzzToContainer(f *testing.F)   { fuzzTarget(f, "to-container") }
