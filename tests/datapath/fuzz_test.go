@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +30,7 @@ type fuzzProgram struct {
 	gen  func(*frameGen) (string, []byte)
 	// check runs frame through the program and the model; variant picks
 	// one of A's configurations where the program has several.
-	check func(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (mismatch string, err error)
+	check func(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (path, mismatch string, err error)
 }
 
 var fuzzPrograms = []fuzzProgram{
@@ -37,13 +39,13 @@ var fuzzPrograms = []fuzzProgram{
 	{"to-container", (*frameGen).toContainer, checkToContainer},
 }
 
-func checkFromContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (string, error) {
+func checkFromContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (string, string, error) {
 	variant %= len(fx.variants)
 	v := fx.variants[variant]
 	fx.useVariant(t, variant)
 	got, err := fx.run(t, v.progs.FromContainer, fx.h.ctxA(), frame)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	m := containerModel{w: &fx.w, ep: v.ep}
 	want := m.fromContainer(frame)
@@ -53,27 +55,29 @@ func checkFromContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte
 		m.pick = binary.BigEndian.Uint16(got.out[want.snatAt:])
 		want = m.fromContainer(frame)
 	}
-	return mismatch(frame, want, got), nil
+	return want.path(), mismatch(frame, want, got), nil
 }
 
-func checkFromUplink(t testing.TB, fx *fuzzFixture, _ int, frame []byte) (string, error) {
+func checkFromUplink(t testing.TB, fx *fuzzFixture, _ int, frame []byte) (string, string, error) {
 	got, err := fx.run(t, fx.nat.uplink, fx.h.ctxUplink(), frame)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	m := uplinkModel{w: &fx.w}
-	return mismatch(frame, m.fromUplink(frame), got), nil
+	want := m.fromUplink(frame)
+	return want.path(), mismatch(frame, want, got), nil
 }
 
-func checkToContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (string, error) {
+func checkToContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (string, string, error) {
 	variant %= len(fx.variants)
 	v := fx.variants[variant]
 	got, err := fx.run(t, v.progs.ToContainer, fx.h.ctxA(), frame)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	m := containerModel{w: &fx.w, ep: v.ep}
-	return mismatch(frame, m.toContainer(frame), got), nil
+	want := m.toContainer(frame)
+	return want.path(), mismatch(frame, want, got), nil
 }
 
 // mismatch describes how what the program did differs from the model's
@@ -170,10 +174,11 @@ func TestFuzzModel(t *testing.T) {
 		start := time.Now()
 		var refused, mismatches int
 		kinds := map[string]int{}
+		paths := map[string]int{}
 		for i := uint64(0); i < n; i++ {
 			kind, frame := p.gen(g)
 			variant := g.pick(len(fx.variants))
-			diff, err := p.check(t, fx, variant, frame)
+			path, diff, err := p.check(t, fx, variant, frame)
 			if err == errRefused {
 				refused++
 				continue
@@ -185,6 +190,7 @@ func TestFuzzModel(t *testing.T) {
 				saveCorpus(t, save, p.name, kind, variant, frame)
 			}
 			kinds[kind]++
+			paths[path]++
 			if diff == "" {
 				continue
 			}
@@ -199,8 +205,13 @@ func TestFuzzModel(t *testing.T) {
 		if mismatches > 0 {
 			t.Errorf("%s: %d of %d frames mismatch the model (seed %d)", p.name, mismatches, n-uint64(refused), seed)
 		}
-		t.Logf("%s: %d frames, %d refused by the kernel, %d mismatches, %d kinds, %v", p.name, n, refused,
-			mismatches, len(kinds), time.Since(start).Round(time.Millisecond))
+		t.Logf("%s: %d frames, %d refused by the kernel, %d mismatches, %d kinds, %d paths, %v", p.name, n, refused,
+			mismatches, len(kinds), len(paths), time.Since(start).Round(time.Millisecond))
+		if testing.Verbose() {
+			for _, k := range slices.Sorted(maps.Keys(paths)) {
+				t.Logf("  %6d  %s", paths[k], k)
+			}
+		}
 	}
 }
 
@@ -235,7 +246,7 @@ func fuzzTarget(f *testing.F, program string) {
 	}
 	fx := newFuzzFixture(f)
 	f.Fuzz(func(t *testing.T, variant byte, frame []byte) {
-		diff, err := p.check(t, fx, int(variant), frame)
+		_, diff, err := p.check(t, fx, int(variant), frame)
 		if err == errRefused {
 			t.Skip(err)
 		}

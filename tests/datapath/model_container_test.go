@@ -71,6 +71,7 @@ func (m *containerModel) arp(o *outcome, frame []byte) *outcome {
 		}
 	}
 	// "target is at the gateway's MAC", back to the asker.
+	o.step("arp-reply")
 	setMAC(o.out, 0, frame[6:12])
 	setMAC(o.out, 6, m.ep.GatewayMAC)
 	r := o.out[frames.EthLen:]
@@ -199,6 +200,7 @@ func (m *containerModel) icmpErrorOut(o *outcome, frame []byte) *outcome {
 // the host's routes chose: with the neighbour's MAC when known, through
 // the kernel's neighbour resolution (MACs untouched) when not.
 func (m *containerModel) sendRouted(o *outcome, res fibResult, dmac, smac []byte) *outcome {
+	o.step(map[fibResult]string{fibRouted: "routed", fibNoNeigh: "neigh"}[res])
 	if res == fibRouted {
 		setMAC(o.out, 0, dmac)
 		setMAC(o.out, 6, smac)

@@ -83,6 +83,7 @@ func (o *outcome) ipv4Checksum(from, to uint32) {
 // decTTL takes one from the TTL, the header checksum following (the TTL
 // shares its checksum word with the protocol).
 func (o *outcome) decTTL() {
+	o.step("ttl")
 	old := o.u16(ipTTLOff)
 	o.out[ipTTLOff]--
 	o.put16(ipCsumOff, l3Replace2(o.u16(ipCsumOff), old, o.u16(ipTTLOff)))
@@ -101,6 +102,7 @@ func (o *outcome) nat(p l4, src bool, to netip.AddrPort) bool {
 	if src {
 		addrOff, oldPort = ipSrcOff, p.sport
 	}
+	o.step(map[bool]string{true: "snat", false: "dnat"}[src] + map[bool]string{true: "(frag)", false: ""}[p.laterFrag])
 	from, toAddr := o.addrAt(addrOff), addr32(to.Addr())
 	if !p.laterFrag {
 		portOff := p.off
@@ -151,6 +153,7 @@ func (o *outcome) natError(e icmpErr, inbound bool, to netip.AddrPort) {
 	if e.proto == protoICMP {
 		portOff = errInnerL4 + icmpIDOff
 	}
+	o.step(map[bool]string{true: "error-in", false: "error-out"}[inbound])
 	toAddr := addr32(to.Addr())
 	o.ipv4Checksum(o.addrAt(outerOff), toAddr)
 	o.setAddr(outerOff, toAddr)

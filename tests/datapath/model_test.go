@@ -19,6 +19,9 @@ type outcome struct {
 	drop    *dropCount // nil unless dropped
 	counted []slotCount
 	out     []byte
+	// steps are the rewrites the model made, in order: the path a frame
+	// took, tallied by the fuzz test to show what its frames reached.
+	steps []string
 	// snatAt is where the model put the masquerade port the program picks
 	// at random (-1: none); the fuzz test reads it from the program's frame.
 	snatAt int
@@ -42,6 +45,24 @@ const (
 	dirFrom = bpf.ContainerDirectionDIR_FROM_CONTAINER
 	dirTo   = bpf.ContainerDirectionDIR_TO_CONTAINER
 )
+
+func (o *outcome) step(s string) { o.steps = append(o.steps, s) }
+
+// path names what happened to the frame: verdict, drop reason, rewrites,
+// slots counted.
+func (o outcome) path() string {
+	s := verdictName(o.verdict)
+	if o.drop != nil {
+		s += " " + reasonName(o.drop.reason)
+	}
+	for _, st := range o.steps {
+		s += " " + st
+	}
+	for _, c := range o.counted {
+		s += fmt.Sprintf(" %d/%d", c.slot, c.dir)
+	}
+	return s
+}
 
 func (o outcome) String() string {
 	var b strings.Builder

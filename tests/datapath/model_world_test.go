@@ -46,7 +46,7 @@ func (f fragFlow) key() bpf.ContainerFragKey {
 const (
 	webPort    = 8080  // hostIP:8080/tcp -> A:80
 	dnsPort    = 5353  // *:5353/udp -> A:53
-	peerPort   = 9090  // hostIP2:9090/tcp -> B:90
+	peerPort   = 9090  // *:9090/tcp -> B:90
 	danglePort = 7777  // *:7777/tcp -> an address no endpoint holds
 	loPort     = 8081  // 127.0.0.1:8081/tcp -> A:81
 	twicePort  = 8443  // *:8443/tcp and hostIP:8444/tcp -> A:443: ambiguous for a reply
@@ -91,7 +91,7 @@ func fuzzWorld() world {
 		ports: []loader.Port{
 			mapping("192.0.2.1", webPort, protoTCP, epA, 80),
 			mapping("", dnsPort, protoUDP, epA, 53),
-			mapping("192.0.2.3", peerPort, protoTCP, epB, 90),
+			mapping("", peerPort, protoTCP, epB, 90),
 			{HostPort: danglePort, Proto: protoTCP, ContainerIP: dangling, ContainerPort: 77},
 			mapping("127.0.0.1", loPort, protoTCP, epA, 81),
 			mapping("", twicePort, protoTCP, epA, 443),
