@@ -196,7 +196,7 @@ func TestFuzzModel(t *testing.T) {
 			}
 			mismatches++
 			if save != "" {
-				saveCorpus(t, save, p.name, "mismatch "+kind+" "+strconv.Itoa(mismatches), variant, frame)
+				saveCorpus(t, save, p.name, "mismatch "+kind, variant, frame) // the last of each kind
 			}
 			if mismatches <= 5 {
 				t.Errorf("%s (seed %d, frame %d, %s, variant %q): %s", p.name, seed, i, kind, fx.variants[variant].name, diff)
