@@ -31,12 +31,48 @@ type fuzzProgram struct {
 	// check runs frame through the program and the model; variant picks
 	// one of A's configurations where the program has several.
 	check func(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (path, mismatch string, err error)
+	// predict is the model's outcome alone (a masqueraded flow's port 0).
+	predict func(fx *fuzzFixture, variant int, frame []byte) *outcome
 }
 
 var fuzzPrograms = []fuzzProgram{
-	{"from-container", (*frameGen).fromContainer, checkFromContainer},
-	{"from-uplink", (*frameGen).fromUplink, checkFromUplink},
-	{"to-container", (*frameGen).toContainer, checkToContainer},
+	{"from-container", (*frameGen).fromContainer, checkFromContainer, func(fx *fuzzFixture, v int, frame []byte) *outcome {
+		m := containerModel{w: &fx.w, ep: fx.variants[v%len(fx.variants)].ep}
+		return m.fromContainer(frame)
+	}},
+	{"from-uplink", (*frameGen).fromUplink, checkFromUplink, func(fx *fuzzFixture, _ int, frame []byte) *outcome {
+		m := uplinkModel{w: &fx.w}
+		return m.fromUplink(frame)
+	}},
+	{"to-container", (*frameGen).toContainer, checkToContainer, func(fx *fuzzFixture, v int, frame []byte) *outcome {
+		m := containerModel{w: &fx.w, ep: fx.variants[v%len(fx.variants)].ep}
+		return m.toContainer(frame)
+	}},
+}
+
+// checksumEdge returns frame with every checksum the model says the
+// program rewrites set so that the rewritten one comes out 0x0000 or
+// 0xffff, the two zeros of ones' complement, where the helpers' rules
+// (UDP's 0 for no checksum, CSUM_MANGLED_0) decide the bytes. Rewrites
+// are incremental, so a checksum moves by the same amount whatever it was.
+func checksumEdge(g *frameGen, frame []byte, want *outcome) []byte {
+	if len(frame) < ethLen+ipv4Len || len(want.out) != len(frame) || binary.BigEndian.Uint16(frame[12:14]) != etherIPv4 {
+		return frame
+	}
+	l4 := ethLen + int(frame[ethLen]&0x0f)*4
+	b := slices.Clone(frame)
+	for _, off := range []int{ipCsumOff, l4 + 16, l4 + 6, l4 + 2, errInnerIP + 10} {
+		if off+2 > len(b) {
+			continue
+		}
+		in, out := binary.BigEndian.Uint16(frame[off:]), binary.BigEndian.Uint16(want.out[off:])
+		if in == out {
+			continue
+		}
+		target := oneOf[uint16](g, 0x0000, 0xffff)
+		binary.BigEndian.PutUint16(b[off:], onesSum(in, target, ^out))
+	}
+	return b
 }
 
 func checkFromContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (string, string, error) {
@@ -178,6 +214,9 @@ func TestFuzzModel(t *testing.T) {
 		for i := uint64(0); i < n; i++ {
 			kind, frame := p.gen(g)
 			variant := g.pick(len(fx.variants))
+			if g.chance(8) && !refusedFrame(frame) {
+				kind, frame = kind+", checksum edge", checksumEdge(g, frame, p.predict(fx, variant, frame))
+			}
 			path, diff, err := p.check(t, fx, variant, frame)
 			if err == errRefused {
 				refused++

@@ -85,7 +85,7 @@ func (m *containerModel) arp(o *outcome, frame []byte) *outcome {
 
 func (m *containerModel) ipv4(o *outcome, frame []byte) *outcome {
 	slot := m.ep.Slot
-	if isMalformed(frame) {
+	if len(frame) < frames.EthLen+frames.IPv4Len || isMalformed(frame) {
 		return o.dropped(slot, dropMalformed, dirFrom)
 	}
 	p := readIPv4(m.w, frame)
@@ -337,6 +337,9 @@ func (m *containerModel) routeOut(o *outcome, p l4, res fibResult, uplink bool, 
 func (m *containerModel) toContainer(frame []byte) *outcome {
 	o := result(frame)
 	if m.ep.Internal && binary.BigEndian.Uint16(frame[12:14]) == frames.EtherIPv4 {
+		if len(frame) < frames.EthLen+frames.IPv4Len {
+			return o.dropped(m.ep.Slot, dropMalformed, dirTo)
+		}
 		src := netip.AddrFrom4([4]byte(frame[ipSrcOff : ipSrcOff+4]))
 		if !m.ep.Subnet.Contains(src) {
 			return o.dropped(m.ep.Slot, dropInternal, dirTo)

@@ -19,7 +19,7 @@ type uplinkModel struct{ w *world }
 func (m *uplinkModel) fromUplink(frame []byte) *outcome {
 	o := result(frame)
 	// A tagged frame is for a VLAN device on top of the uplink.
-	if binary.BigEndian.Uint16(frame[12:14]) != frames.EtherIPv4 {
+	if binary.BigEndian.Uint16(frame[12:14]) != frames.EtherIPv4 || len(frame) < frames.EthLen+frames.IPv4Len {
 		return o.passedHost()
 	}
 	if frame[frames.EthLen+9] == protoICMP {
