@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -28,6 +29,9 @@ type fuzzFixture struct {
 	variants []fuzzVariant // A's container programs, one per kind of network
 	ct       map[bpf.ContainerCtKey]ctFlow
 	current  int // the variant whose PublishesPorts is in bpfnet_endpoint_state
+	// state is the world as the model expects the maps to hold it now: w
+	// after a reset, then as the frames since left it.
+	state *world
 }
 
 // fuzzVariant is A's pair of container programs loaded with one endpoint
@@ -72,6 +76,7 @@ func newFuzzFixture(t testing.TB) *fuzzFixture {
 		t.Fatal(err)
 	}
 	dropReasonNames = names
+	fx.reset(t)
 	return fx
 }
 
@@ -93,10 +98,11 @@ func dropReasonNamesOf() (map[bpf.ContainerDropReason]string, error) {
 	return names, nil
 }
 
-// reset puts the world's entries back: conntrack entries the last frame
-// touched, moved, replaced or added, and fragments it recorded.
+// reset puts the world's entries back: conntrack entries the last frames
+// touched, moved, replaced or added, and fragments they recorded.
 func (fx *fuzzFixture) reset(t testing.TB) {
 	t.Helper()
+	fx.state = fx.w.clone()
 	for _, name := range []string{bpf.ContainerMapBpfnetCt, bpf.ContainerMapBpfnetCtNew} {
 		m := fx.nat.maps[name]
 		var k bpf.ContainerCtKey
@@ -210,6 +216,18 @@ type ran struct {
 	verdict uint32
 	out     []byte
 	moved   moved
+	ct      []ctFlow // bpfnet_ct and bpfnet_ct_new after the run
+}
+
+// snatPort is the masquerade port of the flow src -> dst the run started:
+// its unconfirmed outbound entry's.
+func (r ran) snatPort(proto uint8, src, dst netip.AddrPort) uint16 {
+	for _, c := range r.ct {
+		if c.proto == proto && c.src == src && c.dst == dst && c.unconfirmed && c.kind == snatOrig {
+			return c.nat.Port()
+		}
+	}
+	return 0
 }
 
 // errRefused: BPF_PROG_TEST_RUN takes no frame shorter than Ethernet, nor
@@ -233,11 +251,9 @@ func refusedFrame(frame []byte) bool {
 	return false
 }
 
-// run resets the world, runs prog on frame in the host namespace and
-// collects what it did.
+// run runs prog on frame in the host namespace and collects what it did.
 func (fx *fuzzFixture) run(t testing.TB, prog *ebpf.Program, ctx *skbContext, frame []byte) (ran, error) {
 	t.Helper()
-	fx.reset(t)
 	opts := ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
 	if ctx != nil {
 		opts.Context = *ctx
@@ -256,6 +272,7 @@ func (fx *fuzzFixture) run(t testing.TB, prog *ebpf.Program, ctx *skbContext, fr
 	}
 	r.out = opts.DataOut
 	r.moved = fx.collect(t)
+	r.ct = fx.nat.readCT(t)
 	return r, nil
 }
 

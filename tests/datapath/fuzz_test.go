@@ -37,15 +37,15 @@ type fuzzProgram struct {
 
 var fuzzPrograms = []fuzzProgram{
 	{"from-container", (*frameGen).fromContainer, checkFromContainer, func(fx *fuzzFixture, v int, frame []byte) *outcome {
-		m := containerModel{w: &fx.w, ep: fx.variants[v%len(fx.variants)].ep}
+		m := containerModel{w: fx.state.clone(), ep: fx.variants[v%len(fx.variants)].ep}
 		return m.fromContainer(frame)
 	}},
 	{"from-uplink", (*frameGen).fromUplink, checkFromUplink, func(fx *fuzzFixture, _ int, frame []byte) *outcome {
-		m := uplinkModel{w: &fx.w}
+		m := uplinkModel{w: fx.state.clone()}
 		return m.fromUplink(frame)
 	}},
 	{"to-container", (*frameGen).toContainer, checkToContainer, func(fx *fuzzFixture, v int, frame []byte) *outcome {
-		m := containerModel{w: &fx.w, ep: fx.variants[v%len(fx.variants)].ep}
+		m := containerModel{w: fx.state.clone(), ep: fx.variants[v%len(fx.variants)].ep}
 		return m.toContainer(frame)
 	}},
 }
@@ -83,15 +83,10 @@ func checkFromContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte
 	if err != nil {
 		return "", "", err
 	}
-	m := containerModel{w: &fx.w, ep: v.ep}
-	want := m.fromContainer(frame)
-	if want.snatAt >= 0 && want.snatAt+2 <= len(got.out) {
-		// The program picks the masquerade port at random: the model takes
-		// the one it picked if the port is one it may pick.
-		m.pick = binary.BigEndian.Uint16(got.out[want.snatAt:])
-		want = m.fromContainer(frame)
-	}
-	return want.path(), mismatch(frame, want, got), nil
+	// The program picks a masquerade port at random: the model takes the
+	// one it picked, if it is one it may pick.
+	m := containerModel{w: fx.state.clone(), ep: v.ep, pick: got.snatPort}
+	return fx.settle(frame, m.fromContainer(frame), m.w, got)
 }
 
 func checkFromUplink(t testing.TB, fx *fuzzFixture, _ int, frame []byte) (string, string, error) {
@@ -99,9 +94,8 @@ func checkFromUplink(t testing.TB, fx *fuzzFixture, _ int, frame []byte) (string
 	if err != nil {
 		return "", "", err
 	}
-	m := uplinkModel{w: &fx.w}
-	want := m.fromUplink(frame)
-	return want.path(), mismatch(frame, want, got), nil
+	m := uplinkModel{w: fx.state.clone(), ifindex: uint32(fx.h.up0)}
+	return fx.settle(frame, m.fromUplink(frame), m.w, got)
 }
 
 func checkToContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte) (string, string, error) {
@@ -111,9 +105,39 @@ func checkToContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte) 
 	if err != nil {
 		return "", "", err
 	}
-	m := containerModel{w: &fx.w, ep: v.ep}
-	want := m.toContainer(frame)
-	return want.path(), mismatch(frame, want, got), nil
+	m := containerModel{w: fx.state.clone(), ep: v.ep}
+	return fx.settle(frame, m.toContainer(frame), m.w, got)
+}
+
+// settle compares the program's run with the model's outcome and the
+// entries the model left, and carries the model's entries on as what
+// the next frame meets. It returns the model's path and the mismatch.
+func (fx *fuzzFixture) settle(frame []byte, want *outcome, w *world, got ran) (string, string, error) {
+	diff := mismatch(frame, want, got)
+	if d := ctMismatch(ctStates(got.ct), ctStates(w.ct)); d != "" {
+		if diff == "" {
+			diff = fmt.Sprintf("frame in (%d bytes):\n%s  program and model: %s", len(frame), hex.Dump(frame), want)
+		}
+		diff += "\n  conntrack differs:" + d
+	}
+	fx.state = w
+	return want.path(), diff, nil
+}
+
+// ctMismatch lists the entries only the program or only the model has.
+func ctMismatch(got, want []ctState) string {
+	var s string
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			s += "\n    program only: " + g.String()
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			s += "\n    model only:   " + w.String()
+		}
+	}
+	return s
 }
 
 // mismatch describes how what the program did differs from the model's
@@ -212,6 +236,7 @@ func TestFuzzModel(t *testing.T) {
 		kinds := map[string]int{}
 		paths := map[string]int{}
 		for i := uint64(0); i < n; i++ {
+			fx.reset(t)
 			kind, frame := p.gen(g)
 			variant := g.pick(len(fx.variants))
 			if g.chance(8) && !refusedFrame(frame) {
@@ -285,6 +310,7 @@ func fuzzTarget(f *testing.F, program string) {
 	}
 	fx := newFuzzFixture(f)
 	f.Fuzz(func(t *testing.T, variant byte, frame []byte) {
+		fx.reset(t)
 		_, diff, err := p.check(t, fx, int(variant), frame)
 		if err == errRefused {
 			t.Skip(err)

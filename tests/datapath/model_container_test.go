@@ -15,10 +15,10 @@ import (
 type containerModel struct {
 	w  *world
 	ep loader.Endpoint
-	// pick is the masquerade port the program chose for a new flow (it
-	// picks at random in the masquerade range); 0 when it chose none the
-	// model accepts.
-	pick uint16
+	// pick is the masquerade port the program chose for a new flow
+	// src -> dst (at random in the masquerade range), read from its
+	// entry; 0 if it made none.
+	pick func(proto uint8, src, dst netip.AddrPort) uint16
 }
 
 // fromContainer: a container sends only untagged Ethernet frames from its
@@ -112,6 +112,7 @@ func (m *containerModel) ipv4(o *outcome, frame []byte) *outcome {
 			return o.dropped(slot, dropInternal, dirFrom)
 		}
 	case p.hasFlow:
+		m.w.recordFrag(p)
 		return m.beyondNetwork(o, p)
 	default:
 		if p.proto == protoICMP {
@@ -138,9 +139,10 @@ func (m *containerModel) toPeer(o *outcome, peer *loader.Endpoint) *outcome {
 // FIN (a handshake's reply, or the end of the flow). nil: not such a packet.
 func (m *containerModel) replyThroughHost(o *outcome, frame []byte, p l4, peer *loader.Endpoint) *outcome {
 	if p.hasFlow {
-		e, ok := m.w.flowIn(p.proto, p.srcAP(), p.dstAP(), false)
+		m.w.recordFrag(p)
+		e, ok := m.w.established(p)
 		if !ok && (p.proto != protoTCP || p.tcpFlags&(frames.TCPSYN|frames.TCPRST|frames.TCPFIN) != 0) {
-			e, ok = m.w.flowIn(p.proto, p.srcAP(), p.dstAP(), true)
+			e, ok = m.w.unconfirmed(p)
 		}
 		if !ok || e.kind != dnatReply {
 			return nil
@@ -224,20 +226,22 @@ func (m *containerModel) beyondNetwork(o *outcome, p l4) *outcome {
 func (m *containerModel) hairpin(o *outcome, p l4) *outcome {
 	slot := m.ep.Slot
 	if m.ep.PublishesPorts {
-		if e, ok := m.w.flowIn(p.proto, p.srcAP(), p.dstAP(), false); ok && e.kind == hairpinSelf {
+		if e, ok := m.w.established(p); ok && e.kind == hairpinSelf {
 			return m.hairpinReply(o, p, e)
 		}
 	}
 	t, ok := m.w.published(p.dst, p.dport, p.proto)
 	if !ok {
 		if m.ep.PublishesPorts {
-			if e, ok := m.w.flowIn(p.proto, p.srcAP(), p.dstAP(), true); ok && e.kind == hairpinSelf {
+			if e, ok := m.w.unconfirmed(p); ok && e.kind == hairpinSelf {
 				return m.hairpinReply(o, p, e)
 			}
 		}
 		return o.passed(slot, dirFrom)
 	}
 	if t.Addr() == m.ep.IP {
+		// Its replies come to the gateway's address.
+		m.w.keep(p, t, ap(m.ep.Gateway, p.sport), hairpinSelf, p.dstAP(), 0)
 		if !o.nat(p, true, ap(m.ep.Gateway, p.sport)) {
 			return o.dropped(slot, dropMalformed, dirFrom)
 		}
@@ -250,6 +254,7 @@ func (m *containerModel) hairpin(o *outcome, p l4) *outcome {
 	if peer == nil {
 		return o.dropped(slot, dropNotPublished, dirFrom)
 	}
+	m.w.keep(p, t, p.srcAP(), dnatReply, p.dstAP(), 0)
 	if !o.nat(p, false, t) {
 		return o.dropped(slot, dropMalformed, dirFrom)
 	}
@@ -284,19 +289,26 @@ func (m *containerModel) routeOut(o *outcome, p l4, res fibResult, uplink bool, 
 		}
 		return m.sendRouted(o, res, dmac, smac)
 	}
-	if e, ok := m.w.flowIn(p.proto, p.srcAP(), p.dstAP(), false); ok && (e.kind == dnatReply || e.kind == snatOrig) {
+	if e, ok := m.w.established(p); ok && (e.kind == dnatReply || e.kind == snatOrig) {
 		return translated(e.nat)
 	}
 	if m.ep.NoMasquerade {
-		if e, ok := m.w.flowIn(p.proto, p.dstAP(), p.srcAP(), false); ok && e.kind == routedReply {
+		// A flow routed as it is, established: its reply entry is refreshed.
+		if i := m.w.entry(p.proto, p.dstAP(), p.srcAP(), false); i >= 0 && m.w.ct[i].life > 0 && m.w.ct[i].kind == routedReply {
+			m.w.touch(i, p)
 			return o.passed(slot, dirFrom)
 		}
 	}
-	if e, ok := m.w.flowIn(p.proto, p.srcAP(), p.dstAP(), true); ok && (e.kind == dnatReply || e.kind == snatOrig) {
+	if e, ok := m.w.unconfirmed(p); ok && (e.kind == dnatReply || e.kind == snatOrig) {
 		return translated(e.nat)
 	}
-	if !uplink || m.ep.NoMasquerade {
-		return o.passed(slot, dirFrom) // routed as it is; without masquerade the uplink lets its replies in
+	if !uplink {
+		return o.passed(slot, dirFrom) // routed as it is
+	}
+	if m.ep.NoMasquerade {
+		// Routed as it is; the uplink lets in the replies it knows.
+		m.w.keep(p, p.dstAP(), p.srcAP(), routedReply, p.srcAP(), 0)
+		return o.passed(slot, dirFrom)
 	}
 	pureSYN := p.proto == protoTCP && p.tcpFlags&(frames.TCPSYN|frames.TCPACK) == frames.TCPSYN
 	if m.ep.PublishesPorts && !pureSYN {
@@ -306,30 +318,27 @@ func (m *containerModel) routeOut(o *outcome, p l4, res fibResult, uplink bool, 
 			if !unique {
 				return o.dropped(slot, dropNoFlow, dirFrom)
 			}
+			m.w.create(p, p.srcAP(), p.dstAP(), dnatReply, host, 0)
+			m.w.unconfirmed(p) // this packet is the flow's reply
 			return translated(host)
 		}
 	}
 	if p.proto == protoTCP && !pureSYN {
 		return o.dropped(slot, dropNoFlow, dirFrom) // mid-flow with no state: a new port would be a wrong translation
 	}
-	// A free port of the masquerade range: no live entry holds the reply
-	// tuple it makes.
+	// A free port of the masquerade range, which the program picks at
+	// random: no live entry holds the reply tuple it makes.
 	port := uint16(0)
-	if _, used := m.w.flow(p.proto, p.dstAP(), ap(m.w.uplinkIP, m.pick)); int(m.pick) >= snatFirst && !used {
-		port = m.pick
+	if m.pick != nil {
+		port = m.pick(p.proto, p.srcAP(), p.dstAP())
 	}
-	out := translated(ap(m.w.uplinkIP, port))
-	if out.verdict == verdictRedirect && !p.laterFrag {
-		switch p.proto {
-		case protoICMP:
-			if p.icmpType == frames.ICMPEchoRequest || echoReplyIDBug {
-				o.snatAt = p.off + icmpIDOff
-			}
-		default:
-			o.snatAt = p.off
-		}
+	if int(port) < snatFirst || m.w.inUse(p.proto, p.dstAP(), ap(m.w.uplinkIP, port)) {
+		port = 0
 	}
-	return out
+	nat := ap(m.w.uplinkIP, port)
+	m.w.create(p, p.dstAP(), nat, snatReply, p.srcAP(), 0)
+	m.w.create(p, p.srcAP(), p.dstAP(), snatOrig, nat, 0)
+	return translated(nat)
 }
 
 // toContainer: the host sends a container of an internal network only

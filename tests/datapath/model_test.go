@@ -22,9 +22,6 @@ type outcome struct {
 	// steps are the rewrites the model made, in order: the path a frame
 	// took, tallied by the fuzz test to show what its frames reached.
 	steps []string
-	// snatAt is where the model put the masquerade port the program picks
-	// at random (-1: none); the fuzz test reads it from the program's frame.
-	snatAt int
 }
 
 // dropCount is a drop counter key: bpfnet_drops' {slot, reason, direction}.
@@ -89,7 +86,7 @@ func reasonName(r bpf.ContainerDropReason) string {
 
 // result starts an outcome that leaves the frame as it came.
 func result(frame []byte) *outcome {
-	return &outcome{out: slices.Clone(frame), snatAt: -1}
+	return &outcome{out: slices.Clone(frame)}
 }
 
 func (o *outcome) dropped(slot uint32, reason bpf.ContainerDropReason, dir bpf.ContainerDirection) *outcome {
@@ -146,7 +143,9 @@ type l4 struct {
 	laterFrag    bool // no L4 header: ports from bpfnet_frags
 	sport, dport uint16
 	tcpFlags     uint8
-	icmpType     uint8 // ICMP echo: which of the ports the identifier is
+	seq, ack     uint32 // TCP
+	seqLen       uint32 // TCP: sequence space taken (payload, SYN, FIN)
+	icmpType     uint8  // ICMP echo: which of the ports the identifier is
 }
 
 func (p l4) srcAP() netip.AddrPort { return ap(p.src, p.sport) }
@@ -181,6 +180,14 @@ func readIPv4(w *world, frame []byte) l4 {
 			return p
 		}
 		p.tcpFlags = seg[13]
+		p.seq, p.ack = binary.BigEndian.Uint32(seg[4:8]), binary.BigEndian.Uint32(seg[8:12])
+		p.seqLen = uint32(p.totLen) - uint32(p.ihl) - uint32(seg[12]>>4)*4
+		if p.tcpFlags&frames.TCPSYN != 0 {
+			p.seqLen++
+		}
+		if p.tcpFlags&frames.TCPFIN != 0 {
+			p.seqLen++
+		}
 	case protoUDP:
 		if len(seg) < 4 {
 			return p

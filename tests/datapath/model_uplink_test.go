@@ -14,7 +14,10 @@ import (
 // ports, translated and handed straight to it, and ICMP errors about
 // them. Anything else addressed to a container is dropped and counted;
 // the rest is the host's.
-type uplinkModel struct{ w *world }
+type uplinkModel struct {
+	w       *world
+	ifindex uint32 // the uplink's, which a published flow's entry records
+}
 
 func (m *uplinkModel) fromUplink(frame []byte) *outcome {
 	o := result(frame)
@@ -29,7 +32,8 @@ func (m *uplinkModel) fromUplink(frame []byte) *outcome {
 	}
 	p := readIPv4(m.w, frame)
 	if p.hasFlow {
-		if e, ok := m.w.flowIn(p.proto, p.srcAP(), p.dstAP(), false); ok && (e.kind == snatReply || e.kind == routedReply) {
+		m.w.recordFrag(p)
+		if e, ok := m.w.established(p); ok && (e.kind == snatReply || e.kind == routedReply) {
 			return m.replyIn(o, p, e)
 		}
 		if t, ok := m.w.published(p.dst, p.dport, p.proto); ok {
@@ -37,9 +41,10 @@ func (m *uplinkModel) fromUplink(frame []byte) *outcome {
 			if ep == nil {
 				return o.dropped(loader.HostSlot, dropNotPublished, dirTo)
 			}
+			m.w.keep(p, t, p.srcAP(), dnatReply, p.dstAP(), m.ifindex)
 			return m.deliver(o, p, ep, t)
 		}
-		if e, ok := m.w.flowIn(p.proto, p.srcAP(), p.dstAP(), true); ok && (e.kind == snatReply || e.kind == routedReply) {
+		if e, ok := m.w.unconfirmed(p); ok && (e.kind == snatReply || e.kind == routedReply) {
 			return m.replyIn(o, p, e)
 		}
 	}

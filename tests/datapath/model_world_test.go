@@ -1,6 +1,9 @@
 package datapath
 
 import (
+	"slices"
+
+	"github.com/bpfnet/bpfnet/tests/testutil/frames"
 	"net"
 	"net/netip"
 	"os"
@@ -23,10 +26,11 @@ import (
 type world struct {
 	endpoints []loader.Endpoint
 	ports     []loader.Port
-	hostIPs   []netip.Addr // bpfnet_host_ips
-	uplinkIP  netip.Addr   // the uplink up0's masquerade address
-	ct        []ctFlow     // bpfnet_ct and bpfnet_ct_new; life 0: expired
-	frags     []fragFlow   // bpfnet_frags
+	hostIPs   []netip.Addr                    // bpfnet_host_ips
+	uplinkIP  netip.Addr                      // the uplink up0's masquerade address
+	ct        []ctFlow                        // bpfnet_ct and bpfnet_ct_new; life 0: expired
+	frags     []fragFlow                      // bpfnet_frags
+	seqs      map[bpf.ContainerCtKey]seqRange // what unconfirmed TCP flows' reply directions sent
 }
 
 // fragFlow is a bpfnet_frags entry: the ports a datagram's first fragment
@@ -99,6 +103,7 @@ func fuzzWorld() world {
 		},
 		hostIPs:  []netip.Addr{hostIP, hostIP2, loopback, gw1},
 		uplinkIP: hostIP,
+		seqs:     map[bpf.ContainerCtKey]seqRange{},
 	}
 	tcp, udp, icmp := uint8(protoTCP), uint8(protoUDP), uint8(protoICMP)
 	masq := func(proto uint8, src, dst netip.AddrPort, port uint16, life time.Duration, unconfirmed bool) {
@@ -225,6 +230,20 @@ func (w *world) fragPorts(proto uint8, src, dst netip.Addr, id uint16) (sport, d
 		}
 	}
 	return 0, 0, false
+}
+
+// recordFrag: the first fragment of a datagram (MF set, no offset) records
+// its ports for the later ones.
+func (w *world) recordFrag(p l4) {
+	if p.laterFrag || p.frag&frames.IPv4MF == 0 {
+		return
+	}
+	f := fragFlow{proto: p.proto, src: p.src, dst: p.dst, id: p.id, sport: p.sport, dport: p.dport}
+	if i := slices.IndexFunc(w.frags, func(g fragFlow) bool { return g.key() == f.key() }); i >= 0 {
+		w.frags[i] = f
+		return
+	}
+	w.frags = append(w.frags, f)
 }
 
 // fibResult is what bpf_fib_lookup answers in the host namespace of

@@ -230,7 +230,7 @@ func (f *natFixture) putCT(t testing.TB, c ctFlow) {
 
 // readCT returns every entry of bpfnet_ct, expired ones included, with
 // life the time it has left.
-func (f *natFixture) readCT(t *testing.T) []ctFlow {
+func (f *natFixture) readCT(t testing.TB) []ctFlow {
 	t.Helper()
 	var out []ctFlow
 	var k bpf.ContainerCtKey
