@@ -32,7 +32,7 @@ crash-test: ## the crash tests at length: a fault at every step of every verb, 3
 # programs and their reference model. `make test` runs 3,000 per program. BPFNET_FUZZ_SEED=N replays a run,
 # BPFNET_FUZZ_STRICT=1 shows the known bugs the model otherwise reproduces.
 fuzz-long: ## the datapath against its model: 100,000 generated frames per program (as root)
-	BPFNET_FUZZ_FRAMES=$${BPFNET_FUZZ_FRAMES:-100000} $(GO) test -count=1 -timeout 30m -v -run '^TestFuzzModel$$' ./tests/datapath/
+	BPFNET_FUZZ_FRAMES=$${BPFNET_FUZZ_FRAMES:-100000} $(GO) test -count=1 -timeout 60m -v -run '^TestFuzz(Model|Flows)$$' ./tests/datapath/
 
 # Go's native fuzzing of one program from the corpus in tests/datapath/testdata/fuzz (as root).
 FUZZ ?= FuzzFromContainer

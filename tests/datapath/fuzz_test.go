@@ -15,14 +15,17 @@ import (
 )
 
 // The fuzz test runs frames through the real programs with
-// BPF_PROG_TEST_RUN and compares verdict, drop reason, counters and the
-// frame they leave (addresses, ports, TTL, MACs, every checksum) with the
-// model. TestFuzzModel runs seeded generated frames (BPFNET_FUZZ_FRAMES per
-// program, 3,000 by default; BPFNET_FUZZ_SEED to replay a run; `make
-// fuzz-long` runs 100,000); FuzzFromContainer, FuzzFromUplink and
-// FuzzToContainer let `go test -fuzz` mutate the corpus in
-// testdata/fuzz. BPFNET_FUZZ_SAVE=dir writes the first frame of each
-// kind, and every mismatching frame, there in Go's corpus format.
+// BPF_PROG_TEST_RUN and compares verdict, drop reason, counters, the
+// frame they leave (addresses, ports, TTL, MACs, every checksum) and the
+// connection tracking entries with the model. TestFuzzModel runs seeded
+// generated frames, each against the same world; TestFuzzFlows runs
+// sessions in which the flows' state carries from frame to frame
+// (fuzz_flows_test.go). BPFNET_FUZZ_FRAMES sets the frames per program
+// (3,000 by default; `make fuzz-long` runs 100,000), BPFNET_FUZZ_SEED
+// replays a run. FuzzFromContainer, FuzzFromUplink and FuzzToContainer
+// let `go test -fuzz` mutate the corpus in testdata/fuzz;
+// BPFNET_FUZZ_SAVE=dir writes the first frame of each kind, and the last
+// mismatching one, there in Go's corpus format.
 
 // fuzzProgram is one program under test and how to run it and its model.
 type fuzzProgram struct {
