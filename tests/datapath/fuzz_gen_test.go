@@ -147,11 +147,16 @@ func (g *frameGen) fromContainer() (string, []byte) {
 	ip := func(b []byte) []byte { return frames.Ether(gw1MAC, epA.MAC, frames.EtherIPv4, b) }
 	var kind string
 	var frame []byte
-	switch g.pick(8) {
+	switch g.pick(9) {
 	case 0, 1: // to anywhere
 		kind = "flow"
 		p := g.proto()
 		frame = ip(g.packet(p, ap(epA.IP, g.port()), ap(g.addr(), g.port())))
+	case 8: // to a port published on the host, A's own or a peer's
+		kind = "to a port"
+		p := oneOf[uint8](g, protoTCP, protoTCP, protoUDP)
+		dst := ap(oneOf(g, hostIP, gw1, hostIP2, loopback), oneOf[uint16](g, webPort, dnsPort, peerPort, danglePort, loPort, twicePort))
+		frame = ip(g.packet(p, ap(epA.IP, g.port()), dst))
 	case 2: // a packet of one of the world's flows, from A's side
 		kind = "world flow"
 		f := g.worldFlow()
