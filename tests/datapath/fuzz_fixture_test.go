@@ -152,12 +152,32 @@ type moved struct {
 	counted map[slotCount]uint64
 	bytes   map[slotCount]uint64
 	drops   map[dropCount]uint64
+	ctStats map[bpf.ContainerCtStat]uint64
 }
 
 // collect reads and clears the counters of every slot and the drops.
 func (fx *fuzzFixture) collect(t testing.TB) moved {
 	t.Helper()
-	mv := moved{counted: map[slotCount]uint64{}, bytes: map[slotCount]uint64{}, drops: map[dropCount]uint64{}}
+	mv := moved{counted: map[slotCount]uint64{}, bytes: map[slotCount]uint64{}, drops: map[dropCount]uint64{},
+		ctStats: map[bpf.ContainerCtStat]uint64{}}
+	ctStats := fx.nat.maps[bpf.ContainerMapBpfnetCtStats]
+	for s := bpf.ContainerCtStat(0); s < bpf.ContainerCtStatCT_STAT_MAX; s++ {
+		var perCPU []uint64
+		if err := ctStats.Lookup(s, &perCPU); err != nil {
+			t.Fatalf("read conntrack counter %d: %v", s, err)
+		}
+		var n uint64
+		for _, v := range perCPU {
+			n += v
+		}
+		if n == 0 {
+			continue
+		}
+		mv.ctStats[s] = n
+		if err := ctStats.Put(s, make([]uint64, len(perCPU))); err != nil {
+			t.Fatalf("clear conntrack counter %d: %v", s, err)
+		}
+	}
 	stats := fx.nat.maps[bpf.ContainerMapBpfnetStats]
 	for _, slot := range slots {
 		var perCPU []bpf.ContainerEndpointStats

@@ -117,7 +117,11 @@ func checkToContainer(t testing.TB, fx *fuzzFixture, variant int, frame []byte) 
 // the next frame meets. It returns the model's path and the mismatch.
 func (fx *fuzzFixture) settle(frame []byte, want *outcome, w *world, got ran) (string, string, error) {
 	diff := mismatch(frame, want, got)
-	if d := ctMismatch(ctStates(got.ct), ctStates(w.ct)); d != "" {
+	d := ctMismatch(ctStates(got.ct), ctStates(w.ct))
+	if !equalMaps(got.moved.ctStats, w.ctStats) {
+		d += fmt.Sprintf("\n    counters: program %v, model %v", got.moved.ctStats, w.ctStats)
+	}
+	if d != "" {
 		if diff == "" {
 			diff = fmt.Sprintf("frame in (%d bytes):\n%s  program and model: %s", len(frame), hex.Dump(frame), want)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/bpfnet/bpfnet/bpf"
 	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/tests/testutil/frames"
 )
@@ -316,15 +317,19 @@ func (m *containerModel) routeOut(o *outcome, p l4, res fibResult, uplink bool, 
 		// lost its state leaves from the published port, never from a guess.
 		if host, ok, unique := m.w.publishedAs(p.srcAP(), p.proto); ok {
 			if !unique {
+				m.w.ctStats[bpf.ContainerCtStatCT_STAT_NO_FLOW]++
 				return o.dropped(slot, dropNoFlow, dirFrom)
 			}
+			m.w.ctStats[bpf.ContainerCtStatCT_STAT_RESTORED]++
 			m.w.create(p, p.srcAP(), p.dstAP(), dnatReply, host, 0)
 			m.w.unconfirmed(p) // this packet is the flow's reply
 			return translated(host)
 		}
 	}
 	if p.proto == protoTCP && !pureSYN {
-		return o.dropped(slot, dropNoFlow, dirFrom) // mid-flow with no state: a new port would be a wrong translation
+		// Mid-flow with no state: a new port would be a wrong translation.
+		m.w.ctStats[bpf.ContainerCtStatCT_STAT_NO_FLOW]++
+		return o.dropped(slot, dropNoFlow, dirFrom)
 	}
 	// A free port of the masquerade range, which the program picks at
 	// random: no live entry holds the reply tuple it makes.

@@ -127,6 +127,10 @@ func (w *world) acksReply(p l4, r ctFlow) bool {
 
 // confirm moves e's flow (both entries of a masqueraded one) to bpfnet_ct.
 func (w *world) confirm(e ctFlow) {
+	if w.entry(e.proto, e.src, e.dst, true) < 0 {
+		return
+	}
+	w.ctStats[bpf.ContainerCtStatCT_STAT_CONFIRMED]++
 	move := func(c ctFlow) {
 		w.remove(c.proto, c.src, c.dst, true)
 		c.unconfirmed, c.seen, c.life = false, false, hour
@@ -148,6 +152,7 @@ func (w *world) confirm(e ctFlow) {
 
 // create starts a flow, unconfirmed, under the tuple src -> dst.
 func (w *world) create(p l4, src, dst netip.AddrPort, kind bpf.ContainerCtKind, nat netip.AddrPort, ifindex uint32) {
+	w.ctStats[bpf.ContainerCtStatCT_STAT_NEW]++
 	w.remove(p.proto, src, dst, true)
 	w.put(ctFlow{proto: p.proto, src: src, dst: dst, kind: kind, nat: nat, ifindex: ifindex, life: hour,
 		closing: p.tcpFlags&(frames.TCPFIN|frames.TCPRST) != 0, unconfirmed: true})
@@ -188,6 +193,7 @@ func (w *world) clone() *world {
 		c.seqs[k] = v
 	}
 	c.frags = slices.Clone(w.frags)
+	c.ctStats = map[bpf.ContainerCtStat]uint64{}
 	return &c
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/bpfnet/bpfnet/bpf"
 	"github.com/bpfnet/bpfnet/loader"
 	"github.com/bpfnet/bpfnet/tests/testutil/frames"
 )
@@ -46,6 +47,11 @@ func (m *uplinkModel) fromUplink(frame []byte) *outcome {
 		}
 		if e, ok := m.w.unconfirmed(p); ok && (e.kind == snatReply || e.kind == routedReply) {
 			return m.replyIn(o, p, e)
+		}
+		if int(p.dport) >= snatFirst && m.w.isHostIP(p.dst) {
+			// To a masquerade port with no flow: its state is gone, or it
+			// is forged; the host resets or drops it.
+			m.w.ctStats[bpf.ContainerCtStatCT_STAT_NO_FLOW]++
 		}
 	}
 	if ep := m.w.endpoint(p.dst); ep != nil {

@@ -31,6 +31,9 @@ type world struct {
 	ct        []ctFlow                        // bpfnet_ct and bpfnet_ct_new; life 0: expired
 	frags     []fragFlow                      // bpfnet_frags
 	seqs      map[bpf.ContainerCtKey]seqRange // what unconfirmed TCP flows' reply directions sent
+	// ctStats are the connection tracking counters (bpfnet_ct_stats) the
+	// frame at hand moved.
+	ctStats map[bpf.ContainerCtStat]uint64
 }
 
 // fragFlow is a bpfnet_frags entry: the ports a datagram's first fragment
