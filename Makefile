@@ -5,7 +5,7 @@ STRIP ?= llvm-strip-19
 BPF_CFLAGS ?= -O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu
 GO ?= go
 
-.PHONY: all build generate check-generate test crash-test flood-test long-test unit demo bench vm-test vm-test-multihost clean help
+.PHONY: all build generate check-generate test crash-test flood-test fuzz-long fuzz long-test unit demo bench vm-test vm-test-multihost clean help
 
 all: build
 
@@ -33,7 +33,19 @@ crash-test: ## the crash tests at length: a fault at every step of every verb, 3
 flood-test: ## the conntrack flood against the default table size (as root)
 	BPFNET_LONG=1 $(GO) test -count=1 -timeout 10m -v -run 'TestFloodKeepsEstablished' ./tests/e2e/
 
-long-test: crash-test flood-test ## the long runs behind the CI's short ones (as root)
+# The datapath fuzz test (tests/datapath/fuzz_test.go) at length: generated frames through the three tc
+# programs and their reference model. `make test` runs 3,000 per program. BPFNET_FUZZ_SEED=N replays a run,
+# BPFNET_FUZZ_STRICT=1 shows the known bugs the model otherwise reproduces.
+fuzz-long: ## the datapath against its model: 100,000 generated frames per program (as root)
+	BPFNET_FUZZ_FRAMES=$${BPFNET_FUZZ_FRAMES:-100000} $(GO) test -count=1 -timeout 60m -v -run '^TestFuzz(Model|Flows)$$' ./tests/datapath/
+
+# Go's native fuzzing of one program from the corpus in tests/datapath/testdata/fuzz (as root).
+FUZZ ?= FuzzFromContainer
+FUZZTIME ?= 60s
+fuzz: ## go test -fuzz on one program (FUZZ=FuzzFromContainer|FuzzFromUplink|FuzzToContainer, FUZZTIME=60s; as root)
+	$(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) ./tests/datapath/
+
+long-test: crash-test flood-test fuzz-long ## the long runs behind the CI's short ones (as root)
 
 demo: ## two containers talking through bpfnet, one isolated network, counters
 	./demo.sh

@@ -1,114 +1,66 @@
 package datapath
 
 import (
-	"encoding/binary"
 	"net"
 	"net/netip"
+
+	"github.com/bpfnet/bpfnet/tests/testutil/frames"
 )
+
+// The frames of these tests are built by package frames, the one builder
+// of every test; the short names below keep the tests readable.
 
 // Ethertypes, IP protocols and ARP fields the frames below use.
 const (
-	etherIPv4 = 0x0800
-	etherARP  = 0x0806
-	etherIPv6 = 0x86dd
+	etherIPv4 = frames.EtherIPv4
+	etherARP  = frames.EtherARP
+	etherIPv6 = frames.EtherIPv6
 	etherRaw  = 0x88b5 // IEEE 802 local experimental ethertype 1
 
-	protoICMP = 1
-	protoUDP  = 17
+	protoICMP = frames.ProtoICMP
+	protoUDP  = frames.ProtoUDP
 
-	arpHwEther   = 1
-	arpOpRequest = 1
-	arpOpReply   = 2
+	arpHwEther   = frames.ARPHwEther
+	arpOpRequest = frames.ARPOpRequest
+	arpOpReply   = frames.ARPOpReply
 
-	ethLen = 14
-	arpLen = 28
-	minEth = 60 // shortest Ethernet frame without FCS: ARP is padded to it
+	ethLen = frames.EthLen
+	arpLen = frames.ARPLen
+	minEth = frames.MinEth // shortest Ethernet frame without FCS: ARP is padded to it
 )
 
-var broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+var broadcastMAC = frames.Broadcast
 
 // ether returns an Ethernet frame around payload.
 func ether(dst, src net.HardwareAddr, proto uint16, payload []byte) []byte {
-	b := make([]byte, ethLen, ethLen+len(payload))
-	copy(b[0:6], dst)
-	copy(b[6:12], src)
-	binary.BigEndian.PutUint16(b[12:14], proto)
-	return append(b, payload...)
+	return frames.Ether(dst, src, proto, payload)
 }
 
 // pad extends a frame with zeros to the Ethernet minimum, as a NIC would.
-func pad(frame []byte) []byte {
-	for len(frame) < minEth {
-		frame = append(frame, 0)
-	}
-	return frame
-}
+func pad(frame []byte) []byte { return frames.Pad(frame) }
 
 // checksum is the Internet checksum (RFC 1071) of b.
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
-}
+func checksum(b []byte) uint16 { return frames.Checksum(b) }
 
-// ipv4 returns an IPv4 packet without options, with a correct header
-// checksum, around payload.
+// ipv4 returns an IPv4 packet without options (identification 0x1234,
+// don't fragment, TTL 64), with a correct header checksum, around payload.
 func ipv4(src, dst netip.Addr, proto uint8, payload []byte) []byte {
-	b := make([]byte, 20, 20+len(payload))
-	b[0] = 0x45 // version 4, 5 words of header
-	binary.BigEndian.PutUint16(b[2:4], uint16(20+len(payload)))
-	binary.BigEndian.PutUint16(b[4:6], 0x1234) // identification
-	binary.BigEndian.PutUint16(b[6:8], 0x4000) // don't fragment
-	b[8] = 64                                  // TTL
-	b[9] = proto
-	s, d := src.As4(), dst.As4()
-	copy(b[12:16], s[:])
-	copy(b[16:20], d[:])
-	binary.BigEndian.PutUint16(b[10:12], checksum(b))
-	return append(b, payload...)
+	return frames.IPv4{Src: src, Dst: dst, Proto: proto, ID: 0x1234, Frag: frames.IPv4DF}.Packet(payload)
 }
 
 // udp returns a UDP datagram; a zero checksum means none in IPv4.
 func udp(srcPort, dstPort uint16, payload []byte) []byte {
-	b := make([]byte, 8, 8+len(payload))
-	binary.BigEndian.PutUint16(b[0:2], srcPort)
-	binary.BigEndian.PutUint16(b[2:4], dstPort)
-	binary.BigEndian.PutUint16(b[4:6], uint16(8+len(payload)))
-	return append(b, payload...)
+	return frames.UDP(srcPort, dstPort, payload)
 }
 
 // icmpEcho returns an ICMP echo request with a correct checksum.
 func icmpEcho(id, seq uint16, payload []byte) []byte {
-	b := make([]byte, 8, 8+len(payload))
-	b[0] = 8 // echo request
-	binary.BigEndian.PutUint16(b[4:6], id)
-	binary.BigEndian.PutUint16(b[6:8], seq)
-	b = append(b, payload...)
-	binary.BigEndian.PutUint16(b[2:4], checksum(b))
-	return b
+	return frames.ICMPEcho(frames.ICMPEchoRequest, id, seq, payload)
 }
 
 // arp returns an ARP packet; hwType other than 1 makes a non-Ethernet one.
 func arp(hwType, op uint16, senderMAC net.HardwareAddr, senderIP netip.Addr, targetMAC net.HardwareAddr, targetIP netip.Addr) []byte {
-	b := make([]byte, arpLen)
-	binary.BigEndian.PutUint16(b[0:2], hwType)
-	binary.BigEndian.PutUint16(b[2:4], etherIPv4)
-	b[4], b[5] = 6, 4
-	binary.BigEndian.PutUint16(b[6:8], op)
-	copy(b[8:14], senderMAC)
-	s, t := senderIP.As4(), targetIP.As4()
-	copy(b[14:18], s[:])
-	copy(b[18:24], targetMAC)
-	copy(b[24:28], t[:])
-	return b
+	return frames.ARP(hwType, op, senderMAC, senderIP, targetMAC, targetIP)
 }
 
 // The frames an endpoint sends, as a container's kernel would build them.

@@ -69,13 +69,13 @@ type natFixture struct {
 	uplink *ebpf.Program        // bpfnet_from_uplink
 }
 
-func newNAT(t *testing.T) *natFixture {
+func newNAT(t testing.TB) *natFixture {
 	t.Helper()
 	return newNATSized(t, loader.Sizes{})
 }
 
 // newNATSized is newNAT with map sizes.
-func newNATSized(t *testing.T, sizes loader.Sizes) *natFixture {
+func newNATSized(t testing.TB, sizes loader.Sizes) *natFixture {
 	t.Helper()
 	d, dir := newDatapathSized(t, sizes)
 	spec, err := bpf.LoadHost()
@@ -113,7 +113,7 @@ func newNATSized(t *testing.T, sizes loader.Sizes) *natFixture {
 	return f
 }
 
-func (f *natFixture) publish(t *testing.T, ports ...loader.Port) {
+func (f *natFixture) publish(t testing.TB, ports ...loader.Port) {
 	t.Helper()
 	for _, p := range ports {
 		if err := f.d.PublishPort(p); err != nil {
@@ -123,7 +123,7 @@ func (f *natFixture) publish(t *testing.T, ports ...loader.Port) {
 }
 
 // addUplink registers ifindex as an uplink masquerading to ip.
-func (f *natFixture) addUplink(t *testing.T, ifindex int, ip netip.Addr) {
+func (f *natFixture) addUplink(t testing.TB, ifindex int, ip netip.Addr) {
 	t.Helper()
 	info := bpf.ContainerUplinkInfo{Ip: ipKey(ip)}
 	if err := f.maps[bpf.ContainerMapBpfnetUplinks].Put(uint32(ifindex), &info); err != nil {
@@ -202,7 +202,7 @@ func monotonicNow() time.Duration {
 // putCT writes c into bpfnet_ct (bpfnet_ct_new if unconfirmed), expiring
 // in c.life or, for 0, expired. An established entry takes no slot of
 // bpfnet_ct_ring: the sweep never reclaims it.
-func (f *natFixture) putCT(t *testing.T, c ctFlow) {
+func (f *natFixture) putCT(t testing.TB, c ctFlow) {
 	t.Helper()
 	e := bpf.ContainerCtEntry{
 		Expires: 1, NatAddr: ipKey(c.nat.Addr()), NatPort: portKey(c.nat.Port()),
@@ -230,7 +230,7 @@ func (f *natFixture) putCT(t *testing.T, c ctFlow) {
 
 // readCT returns every entry of bpfnet_ct, expired ones included, with
 // life the time it has left.
-func (f *natFixture) readCT(t *testing.T) []ctFlow {
+func (f *natFixture) readCT(t testing.TB) []ctFlow {
 	t.Helper()
 	var out []ctFlow
 	var k bpf.ContainerCtKey

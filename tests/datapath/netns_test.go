@@ -32,7 +32,7 @@ var noNeighbour = netip.MustParseAddr("192.0.2.4")
 
 // newHostNetns makes the namespace and registers up0 in f as an uplink
 // masquerading to hostIP.
-func newHostNetns(t *testing.T, f *natFixture) *hostNetns {
+func newHostNetns(t testing.TB, f *natFixture) *hostNetns {
 	t.Helper()
 	ns, err := kernel.NewNetnsHandle()
 	if err != nil {
@@ -62,7 +62,7 @@ func newHostNetns(t *testing.T, f *natFixture) *hostNetns {
 // do runs fn on a thread in the namespace (kernel.Do). fn must not start
 // goroutines that expect the namespace; t.Fatal in fn is fine: the thread,
 // still locked and still in the namespace, dies with the goroutine.
-func (h *hostNetns) do(t *testing.T, fn func()) {
+func (h *hostNetns) do(t testing.TB, fn func()) {
 	t.Helper()
 	if err := kernel.Do(h.ns, func() error { fn(); return nil }); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func (h *hostNetns) do(t *testing.T, fn func()) {
 
 // addVeth creates a veth pair in the calling thread's namespace, both ends
 // up, name with mac and addr, and returns name's ifindex.
-func addVeth(t *testing.T, name, peer string, mac net.HardwareAddr, addr string) int {
+func addVeth(t testing.TB, name, peer string, mac net.HardwareAddr, addr string) int {
 	t.Helper()
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac}, PeerName: peer}
 	if err := netlink.LinkAdd(veth); errors.Is(err, unix.EOPNOTSUPP) {

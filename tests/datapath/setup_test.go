@@ -90,7 +90,7 @@ func endpoint(slot, network uint32, ip string, subnet netip.Prefix, gw netip.Add
 
 // newDatapath opens an instance on a private bpffs and publishes A, B, C
 // and D. It skips when the caller is not root or the kernel lacks BPF.
-func newDatapath(t *testing.T) *loader.Datapath {
+func newDatapath(t testing.TB) *loader.Datapath {
 	t.Helper()
 	d, _ := newDatapathAt(t)
 	return d
@@ -98,13 +98,13 @@ func newDatapath(t *testing.T) *loader.Datapath {
 
 // newDatapathAt is newDatapath that also returns the bpffs directory, where
 // the instance's maps are pinned by name.
-func newDatapathAt(t *testing.T) (*loader.Datapath, string) {
+func newDatapathAt(t testing.TB) (*loader.Datapath, string) {
 	t.Helper()
 	return newDatapathSized(t, loader.Sizes{})
 }
 
 // newDatapathSized is newDatapathAt with map sizes.
-func newDatapathSized(t *testing.T, sizes loader.Sizes) (*loader.Datapath, string) {
+func newDatapathSized(t testing.TB, sizes loader.Sizes) (*loader.Datapath, string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: mounts a bpffs and loads BPF programs")
@@ -139,7 +139,7 @@ func newDatapathSized(t *testing.T, sizes loader.Sizes) (*loader.Datapath, strin
 }
 
 // load loads ep's programs into d; the test closes them.
-func load(t *testing.T, d *loader.Datapath, ep loader.Endpoint) *loader.EndpointPrograms {
+func load(t testing.TB, d *loader.Datapath, ep loader.Endpoint) *loader.EndpointPrograms {
 	t.Helper()
 	progs, err := d.LoadEndpointPrograms(ep)
 	if errors.Is(err, ebpf.ErrNotSupported) {

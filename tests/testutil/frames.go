@@ -11,49 +11,28 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfnet/bpfnet/tests/testutil/frames"
 )
 
-// EthernetFrame builds dst, src, ethertype and payload into a frame.
+// EthernetFrame builds dst, src, ethertype and payload into a frame padded
+// to the Ethernet minimum.
 func EthernetFrame(dst, src net.HardwareAddr, ethertype uint16, payload []byte) []byte {
-	f := make([]byte, 14, 14+len(payload))
-	copy(f[0:6], dst)
-	copy(f[6:12], src)
-	binary.BigEndian.PutUint16(f[12:], ethertype)
-	f = append(f, payload...)
-	for len(f) < 60 {
-		f = append(f, 0)
-	}
-	return f
+	return frames.Pad(frames.Ether(dst, src, ethertype, payload))
 }
 
-// IPv4Packet builds an IPv4 header (no options, checksum set) before payload.
+// IPv4Packet builds an IPv4 header (no options, a random identification,
+// checksum set) before payload.
 func IPv4Packet(src, dst string, proto byte, payload []byte) []byte {
-	h := make([]byte, 20, 20+len(payload))
-	h[0] = 0x45
-	binary.BigEndian.PutUint16(h[2:], uint16(20+len(payload)))
-	binary.BigEndian.PutUint16(h[4:], uint16(rand.Uint32()))
-	h[8] = 64
-	h[9] = proto
-	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
-	copy(h[12:16], s[:])
-	copy(h[16:20], d[:])
-	binary.BigEndian.PutUint16(h[10:], checksum(h))
-	return append(h, payload...)
+	h := frames.IPv4{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: proto, ID: uint16(rand.Uint32())}
+	return h.Packet(payload)
 }
 
 // ARPRequest builds an Ethernet/IPv4 ARP request "who has target, tell sender".
 func ARPRequest(senderMAC net.HardwareAddr, senderIP, targetIP string) []byte {
-	p := make([]byte, 28)
-	binary.BigEndian.PutUint16(p[0:], 1)      // Ethernet
-	binary.BigEndian.PutUint16(p[2:], 0x0800) // IPv4
-	p[4], p[5] = 6, 4
-	binary.BigEndian.PutUint16(p[6:], 1) // request
-	copy(p[8:14], senderMAC)
-	s, t := netip.MustParseAddr(senderIP).As4(), netip.MustParseAddr(targetIP).As4()
-	copy(p[14:18], s[:])
-	copy(p[24:28], t[:])
-	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	return EthernetFrame(bcast, senderMAC, 0x0806, p)
+	p := frames.ARP(frames.ARPHwEther, frames.ARPOpRequest, senderMAC, netip.MustParseAddr(senderIP),
+		make(net.HardwareAddr, 6), netip.MustParseAddr(targetIP))
+	return EthernetFrame(frames.Broadcast, senderMAC, frames.EtherARP, p)
 }
 
 // packetSocket is an AF_PACKET socket for protocol bound to ifname in the
