@@ -34,8 +34,7 @@ flood-test: ## the conntrack flood against the default table size (as root)
 	BPFNET_LONG=1 $(GO) test -count=1 -timeout 10m -v -run 'TestFloodKeepsEstablished' ./tests/e2e/
 
 # The datapath fuzz test (tests/datapath/fuzz_test.go) at length: generated frames through the three tc
-# programs and their reference model. `make test` runs 3,000 per program. BPFNET_FUZZ_SEED=N replays a run,
-# BPFNET_FUZZ_STRICT=1 shows the known bugs the model otherwise reproduces.
+# programs and their reference model. `make test` runs 3,000 per program. BPFNET_FUZZ_SEED=N replays a run.
 fuzz-long: ## the datapath against its model: 100,000 generated frames per program (as root)
 	BPFNET_FUZZ_FRAMES=$${BPFNET_FUZZ_FRAMES:-100000} $(GO) test -count=1 -timeout 60m -v -run '^TestFuzz(Model|Flows)$$' ./tests/datapath/
 

@@ -268,9 +268,10 @@ static __always_inline int route_out(struct __sk_buff *skb, const struct flow *f
 		if (ret > 0)
 			goto translate;
 	}
-	if (f->key.proto == IPPROTO_TCP && (f->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN) {
-		/* Mid-flow with no state (a flush, an expiry): a new source
-		 * port would be a wrong translation the peer cannot place. */
+	if ((f->key.proto == IPPROTO_TCP && (f->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN) || f->echo_reply) {
+		/* Mid-flow with no state (a flush, an expiry), or an echo
+		 * reply to no request this host saw: a new source port would
+		 * be a wrong translation the peer cannot place. */
 		ct_count(CT_STAT_NO_FLOW);
 		return drop(config.slot, DROP_NO_FLOW, DIR_FROM_CONTAINER);
 	}

@@ -24,6 +24,7 @@ struct flow {
 	__u8 ttl;
 	__u8 tcp_flags;    /* the 13th byte of the TCP header: FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10 */
 	__u8 no_l4;        /* a fragment after the first: ports from bpfnet_frags, no L4 header here */
+	__u8 echo_reply;   /* ICMP: an echo reply, which answers a flow and never starts one */
 };
 
 enum {
@@ -147,9 +148,10 @@ static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *ip, s
 			return -1;
 		if (l4[0] == ICMP_ECHO)
 			f->key.sport = *(__u16 *)(l4 + ICMP_ID_OFF);
-		else if (l4[0] == ICMP_ECHOREPLY)
+		else if (l4[0] == ICMP_ECHOREPLY) {
 			f->key.dport = *(__u16 *)(l4 + ICMP_ID_OFF);
-		else
+			f->echo_reply = 1;
+		} else
 			return -1; /* errors: lib/icmp.h */
 	}
 	if (frag & IP_MF) {

@@ -326,8 +326,10 @@ func (m *containerModel) routeOut(o *outcome, p l4, res fibResult, uplink bool, 
 			return translated(host)
 		}
 	}
-	if p.proto == protoTCP && !pureSYN {
-		// Mid-flow with no state: a new port would be a wrong translation.
+	echoReply := p.proto == protoICMP && !p.laterFrag && p.icmpType == frames.ICMPEchoReply
+	if p.proto == protoTCP && !pureSYN || echoReply {
+		// Mid-flow with no state, or an echo reply to no request: a new
+		// port would be a wrong translation.
 		m.w.ctStats[bpf.ContainerCtStatCT_STAT_NO_FLOW]++
 		return o.dropped(slot, dropNoFlow, dirFrom)
 	}

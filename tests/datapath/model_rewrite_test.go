@@ -112,9 +112,6 @@ func (o *outcome) nat(p l4, src bool, to netip.AddrPort) bool {
 		switch p.proto {
 		case protoICMP:
 			idIsPort := (p.icmpType == frames.ICMPEchoRequest) == src
-			if echoReplyIDBug && p.icmpType == frames.ICMPEchoReply && src {
-				idIsPort = true // the port 0 the key gives the responder lands in the identifier
-			}
 			if idIsPort && oldPort != to.Port() {
 				c := p.off + icmpCsumAt
 				o.put16(c, l4Replace(o.u16(c), uint32(oldPort), uint32(to.Port()), false))

@@ -3,11 +3,11 @@ package datapath
 import (
 	"slices"
 
-	"github.com/bpfnet/bpfnet/tests/testutil/frames"
 	"net"
 	"net/netip"
-	"os"
 	"time"
+
+	"github.com/bpfnet/bpfnet/tests/testutil/frames"
 
 	"github.com/bpfnet/bpfnet/bpf"
 	"github.com/bpfnet/bpfnet/loader"
@@ -74,20 +74,6 @@ var (
 )
 
 const hour = time.Hour
-
-// Known bugs of the datapath the model reproduces, so that the fuzz test
-// finds new ones, until they are fixed; BPFNET_FUZZ_STRICT=1 runs the model
-// as documented and shows them. Each has a focused test that fails while
-// the bug is there (model_bugs_test.go).
-var (
-	strict = os.Getenv("BPFNET_FUZZ_STRICT") != ""
-	// echoReplyIDBug: an echo reply a container sends with no state is
-	// masqueraded as a new flow whose source "port" is the responder's 0;
-	// nat_rewrite writes the new port over the identifier (the
-	// requester's, which is the reply's destination port) and moves the
-	// ICMP checksum as if the identifier had been 0.
-	echoReplyIDBug = !strict
-)
 
 // fuzzWorld is the fixture every fuzzed frame meets: A publishes ports and
 // has flows of every kind, masqueraded, published, hairpinned and routed,
