@@ -29,14 +29,14 @@ type Flow struct {
 // MasqueradePortFirst and MasqueradePortLast bound the source ports (and
 // ICMP echo identifiers) masquerade gives flows (enum masquerade_range).
 const (
-	MasqueradePortFirst = uint16(bpf.ContainerMasqueradeRangeSNAT_PORT_FIRST)
-	MasqueradePortLast  = uint16(bpf.ContainerMasqueradeRangeSNAT_PORT_LAST)
+	MasqueradePortFirst = uint16(bpf.MasqueradeRangeSNAT_PORT_FIRST)
+	MasqueradePortLast  = uint16(bpf.MasqueradeRangeSNAT_PORT_LAST)
 )
 
 // ctKinds names the C enum ct_kind's values as `conntrack ls` shows them,
 // read from BTF: CT_DNAT_REPLY is dnat-reply.
-func (d *Datapath) ctKinds() (map[bpf.ContainerCtKind]string, error) {
-	names, err := enumNames[bpf.ContainerCtKind](d, "ct_kind", "CT_", math.MaxUint32)
+func (d *Datapath) ctKinds() (map[bpf.CtKind]string, error) {
+	names, err := enumNames[bpf.CtKind](d, "ct_kind", "CT_", math.MaxUint32)
 	for k, n := range names {
 		names[k] = strings.ToLower(strings.ReplaceAll(n, "_", "-"))
 	}
@@ -57,7 +57,7 @@ func (d *Datapath) Conntrack() ([]Flow, error) {
 	}
 	now := monotonicNow()
 	var out []Flow
-	err = d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
+	err = d.eachFlow(func(k bpf.CtKey, e bpf.CtEntry, established bool) {
 		if e.Expires < now {
 			return
 		}
@@ -74,9 +74,9 @@ func (d *Datapath) Conntrack() ([]Flow, error) {
 }
 
 // eachFlow calls fn for every entry of both tables, expired ones included.
-func (d *Datapath) eachFlow(fn func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool)) error {
-	var k bpf.ContainerCtKey
-	var e bpf.ContainerCtEntry
+func (d *Datapath) eachFlow(fn func(k bpf.CtKey, e bpf.CtEntry, established bool)) error {
+	var k bpf.CtKey
+	var e bpf.CtEntry
 	it := d.ct.Iterate()
 	for it.Next(&k, &e) {
 		fn(k, e, true)
@@ -84,7 +84,7 @@ func (d *Datapath) eachFlow(fn func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("list conntrack: %w", err)
 	}
-	var h bpf.ContainerCtNewEntry
+	var h bpf.CtNewEntry
 	it = d.ctNew.Iterate()
 	for it.Next(&k, &h) {
 		fn(k, h.E, false)
@@ -97,7 +97,7 @@ func (d *Datapath) eachFlow(fn func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry
 
 // flowRef is an entry of one of the two tables.
 type flowRef struct {
-	key         bpf.ContainerCtKey
+	key         bpf.CtKey
 	established bool
 }
 
@@ -112,7 +112,7 @@ func (d *Datapath) FlushConntrack(ips ...netip.Addr) (int, error) {
 		want[ipKey(ip)] = true
 	}
 	var doomed []flowRef
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
+	err := d.eachFlow(func(k bpf.CtKey, e bpf.CtEntry, established bool) {
 		if len(ips) == 0 || want[k.Saddr] || want[k.Daddr] || want[e.NatAddr] {
 			doomed = append(doomed, flowRef{k, established})
 		}
@@ -136,8 +136,8 @@ func (d *Datapath) FlushConntrackPorts(ps []Port) (int, error) {
 		want[through{p.Proto, portKey(p.HostPort), portKey(p.ContainerPort), ipKey(p.ContainerIP)}] = true
 	}
 	var doomed []flowRef
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
-		if (e.Kind == bpf.ContainerCtKindCT_DNAT_REPLY || e.Kind == bpf.ContainerCtKindCT_HAIRPIN_SELF) &&
+	err := d.eachFlow(func(k bpf.CtKey, e bpf.CtEntry, established bool) {
+		if (e.Kind == bpf.CtKindCT_DNAT_REPLY || e.Kind == bpf.CtKindCT_HAIRPIN_SELF) &&
 			want[through{k.Proto, e.NatPort, k.Sport, k.Saddr}] {
 			doomed = append(doomed, flowRef{k, established})
 		}

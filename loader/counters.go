@@ -37,8 +37,8 @@ func (c Counters) DropTotal() uint64 {
 
 // dropReasons maps the C enum's values to names, read from the object's
 // BTF so that C stays the one place they are written.
-func (d *Datapath) dropReasons() (map[bpf.ContainerDropReason]string, error) {
-	return enumNames[bpf.ContainerDropReason](d, "drop_reason", "DROP_", uint64(bpf.ContainerDropReasonDROP_REASON_MAX))
+func (d *Datapath) dropReasons() (map[bpf.DropReason]string, error) {
+	return enumNames[bpf.DropReason](d, "drop_reason", "DROP_", uint64(bpf.DropReasonDROP_REASON_MAX))
 }
 
 // enumNames reads the names of a C enum's values below max from the
@@ -72,12 +72,12 @@ type ConntrackCounter struct {
 // in the C enum's order: flows started and confirmed, and every way a flow
 // can lose its state or fail to get one.
 func (d *Datapath) ConntrackCounters() ([]ConntrackCounter, error) {
-	names, err := enumNames[bpf.ContainerCtStat](d, "ct_stat", "CT_STAT_", uint64(bpf.ContainerCtStatCT_STAT_MAX))
+	names, err := enumNames[bpf.CtStat](d, "ct_stat", "CT_STAT_", uint64(bpf.CtStatCT_STAT_MAX))
 	if err != nil {
 		return nil, err
 	}
 	out := make([]ConntrackCounter, 0, len(names))
-	for s := bpf.ContainerCtStat(0); s < bpf.ContainerCtStatCT_STAT_MAX; s++ {
+	for s := bpf.CtStat(0); s < bpf.CtStatCT_STAT_MAX; s++ {
 		var perCPU []uint64
 		if err := d.ctStats.Lookup(s, &perCPU); err != nil {
 			return nil, fmt.Errorf("read conntrack counter %s: %w", names[s], err)
@@ -91,15 +91,15 @@ func (d *Datapath) ConntrackCounters() ([]ConntrackCounter, error) {
 	return out, nil
 }
 
-var directions = map[bpf.ContainerDirection]string{
-	bpf.ContainerDirectionDIR_FROM_CONTAINER: "from-container",
-	bpf.ContainerDirectionDIR_TO_CONTAINER:   "to-container",
+var directions = map[bpf.Direction]string{
+	bpf.DirectionDIR_FROM_CONTAINER: "from-container",
+	bpf.DirectionDIR_TO_CONTAINER:   "to-container",
 }
 
 // Counters reads the counters of the endpoint in slot.
 func (d *Datapath) Counters(slot uint32) (Counters, error) {
 	var c Counters
-	var perCPU []bpf.ContainerEndpointStats
+	var perCPU []bpf.EndpointStats
 	if err := d.stats.Lookup(slot, &perCPU); err != nil {
 		return c, fmt.Errorf("read counters of slot %d: %w", slot, err)
 	}
@@ -113,7 +113,7 @@ func (d *Datapath) Counters(slot uint32) (Counters, error) {
 	if err != nil {
 		return c, err
 	}
-	err = d.eachDropKey(slot, func(key bpf.ContainerDropKey) error {
+	err = d.eachDropKey(slot, func(key bpf.DropKey) error {
 		var perCPU []uint64
 		if err := d.drops.Lookup(key, &perCPU); errors.Is(err, ebpf.ErrKeyNotExist) {
 			return nil
@@ -138,10 +138,10 @@ func (d *Datapath) Counters(slot uint32) (Counters, error) {
 
 // eachDropKey calls fn for every possible drop key of slot: a handful of
 // lookups beats iterating a map shared by all endpoints.
-func (d *Datapath) eachDropKey(slot uint32, fn func(bpf.ContainerDropKey) error) error {
-	for r := bpf.ContainerDropReason(1); r < bpf.ContainerDropReasonDROP_REASON_MAX; r++ {
+func (d *Datapath) eachDropKey(slot uint32, fn func(bpf.DropKey) error) error {
+	for r := bpf.DropReason(1); r < bpf.DropReasonDROP_REASON_MAX; r++ {
 		for dir := range directions {
-			if err := fn(bpf.ContainerDropKey{Slot: slot, Reason: r, Direction: dir}); err != nil {
+			if err := fn(bpf.DropKey{Slot: slot, Reason: r, Direction: dir}); err != nil {
 				return err
 			}
 		}
@@ -152,11 +152,11 @@ func (d *Datapath) eachDropKey(slot uint32, fn func(bpf.ContainerDropKey) error)
 // ResetCounters zeroes slot's counters, so a new endpoint in a reused slot
 // starts from nothing.
 func (d *Datapath) ResetCounters(slot uint32) error {
-	zero := make([]bpf.ContainerEndpointStats, ebpf.MustPossibleCPU())
+	zero := make([]bpf.EndpointStats, ebpf.MustPossibleCPU())
 	if err := d.stats.Update(slot, zero, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("reset counters of slot %d: %w", slot, err)
 	}
-	return d.eachDropKey(slot, func(key bpf.ContainerDropKey) error {
+	return d.eachDropKey(slot, func(key bpf.DropKey) error {
 		if err := d.drops.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("reset drops of slot %d: %w", slot, err)
 		}

@@ -104,14 +104,14 @@ func (d *Datapath) assignMaps() {
 // knows, no flow is confirmed.
 func (d *Datapath) initSweep() error {
 	sweepMap, ring := d.maps[bpf.ContainerMapBpfnetCtSweep], d.maps[bpf.ContainerMapBpfnetCtRing]
-	var sw bpf.ContainerCtSweep
+	var sw bpf.CtSweep
 	if err := sweepMap.Lookup(uint32(0), &sw); err != nil {
 		return fmt.Errorf("read conntrack sweep: %w", err)
 	}
 	if sw.Size == ring.MaxEntries() {
 		return nil
 	}
-	sw = bpf.ContainerCtSweep{Size: ring.MaxEntries()}
+	sw = bpf.CtSweep{Size: ring.MaxEntries()}
 	if err := sweepMap.Update(uint32(0), &sw, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("set conntrack sweep size: %w", err)
 	}
@@ -149,22 +149,22 @@ func kernelAtLeast(major, minor int) bool {
 // mapLayouts are the Go types the loader reads and writes each map with:
 // a pinned map whose key or value size differs was made by another build.
 var mapLayouts = map[string][2]any{
-	bpf.ContainerMapBpfnetEndpoints:     {uint32(0), bpf.ContainerEndpointInfo{}},
-	bpf.ContainerMapBpfnetEndpointState: {uint32(0), bpf.ContainerEndpointState{}},
-	bpf.ContainerMapBpfnetStats:         {uint32(0), bpf.ContainerEndpointStats{}},
-	bpf.ContainerMapBpfnetDrops:         {bpf.ContainerDropKey{}, uint64(0)},
-	bpf.ContainerMapBpfnetPorts:         {bpf.ContainerPortKey{}, bpf.ContainerPortTarget{}},
-	bpf.ContainerMapBpfnetCt:            {bpf.ContainerCtKey{}, bpf.ContainerCtEntry{}},
-	bpf.ContainerMapBpfnetCtNew:         {bpf.ContainerCtKey{}, bpf.ContainerCtNewEntry{}},
-	bpf.ContainerMapBpfnetCtRing:        {uint32(0), bpf.ContainerCtKey{}},
-	bpf.ContainerMapBpfnetCtSweep:       {uint32(0), bpf.ContainerCtSweep{}},
-	bpf.ContainerMapBpfnetCtStats:       {bpf.ContainerCtStat(0), uint64(0)},
-	bpf.ContainerMapBpfnetPublishedAs:   {bpf.ContainerTargetKey{}, bpf.ContainerPublishedAs{}},
-	bpf.ContainerMapBpfnetFrags:         {bpf.ContainerFragKey{}, bpf.ContainerFragPorts{}},
-	bpf.ContainerMapBpfnetUplinks:       {uint32(0), bpf.ContainerUplinkInfo{}},
+	bpf.ContainerMapBpfnetEndpoints:     {uint32(0), bpf.EndpointInfo{}},
+	bpf.ContainerMapBpfnetEndpointState: {uint32(0), bpf.EndpointState{}},
+	bpf.ContainerMapBpfnetStats:         {uint32(0), bpf.EndpointStats{}},
+	bpf.ContainerMapBpfnetDrops:         {bpf.DropKey{}, uint64(0)},
+	bpf.ContainerMapBpfnetPorts:         {bpf.PortKey{}, bpf.PortTarget{}},
+	bpf.ContainerMapBpfnetCt:            {bpf.CtKey{}, bpf.CtEntry{}},
+	bpf.ContainerMapBpfnetCtNew:         {bpf.CtKey{}, bpf.CtNewEntry{}},
+	bpf.ContainerMapBpfnetCtRing:        {uint32(0), bpf.CtKey{}},
+	bpf.ContainerMapBpfnetCtSweep:       {uint32(0), bpf.CtSweep{}},
+	bpf.ContainerMapBpfnetCtStats:       {bpf.CtStat(0), uint64(0)},
+	bpf.ContainerMapBpfnetPublishedAs:   {bpf.TargetKey{}, bpf.PublishedAs{}},
+	bpf.ContainerMapBpfnetFrags:         {bpf.FragKey{}, bpf.FragPorts{}},
+	bpf.ContainerMapBpfnetUplinks:       {uint32(0), bpf.UplinkInfo{}},
 	bpf.ContainerMapBpfnetHostIps:       {uint32(0), uint8(0)},
-	bpf.ContainerMapBpfnetUdpRev:        {bpf.ContainerUdpRevKey{}, bpf.ContainerPortTarget{}},
-	bpf.ContainerMapBpfnetHostNetns:     {uint32(0), bpf.ContainerHostNetns{}},
+	bpf.ContainerMapBpfnetUdpRev:        {bpf.UdpRevKey{}, bpf.PortTarget{}},
+	bpf.ContainerMapBpfnetHostNetns:     {uint32(0), bpf.HostNetns{}},
 }
 
 // openPinned opens every map from its pin; false when one is missing or
@@ -218,7 +218,7 @@ func (d *Datapath) createMaps(sizes Sizes) error {
 	if n > 0 {
 		spec.Maps[bpf.ContainerMapBpfnetCt].MaxEntries = n
 		spec.Maps[bpf.ContainerMapBpfnetCtRing].MaxEntries = n
-		spec.Maps[bpf.ContainerMapBpfnetCtNew].MaxEntries = max(n/uint32(bpf.ContainerLimitsCT_NEW_SHARE), uint32(bpf.ContainerLimitsCT_NEW_MIN))
+		spec.Maps[bpf.ContainerMapBpfnetCtNew].MaxEntries = max(n/uint32(bpf.LimitsCT_NEW_SHARE), uint32(bpf.LimitsCT_NEW_MIN))
 	}
 	_, err = os.Stat(filepath.Join(d.dir, bpf.ContainerMapBpfnetPublishedAs))
 	newPublishedAs := errors.Is(err, os.ErrNotExist)

@@ -16,11 +16,11 @@ import (
 
 // FirstEndpointSlot is the lowest counters row an endpoint may take: the
 // rows below count what belongs to no endpoint (enum slots).
-const FirstEndpointSlot = uint32(bpf.ContainerSlotsFIRST_ENDPOINT_SLOT)
+const FirstEndpointSlot = uint32(bpf.SlotsFIRST_ENDPOINT_SLOT)
 
 // HostSlot is the counters row of what belongs to no endpoint: drops on
 // the uplinks and of packets no endpoint sent.
-const HostSlot = uint32(bpf.ContainerSlotsHOST_SLOT)
+const HostSlot = uint32(bpf.SlotsHOST_SLOT)
 
 // Endpoint is what the datapath knows of one container interface.
 type Endpoint struct {
@@ -71,8 +71,8 @@ func maskKey(p netip.Prefix) uint32 {
 	return binary.NativeEndian.Uint32(m)
 }
 
-func (ep Endpoint) config() bpf.ContainerEndpointConfig {
-	c := bpf.ContainerEndpointConfig{
+func (ep Endpoint) config() bpf.EndpointConfig {
+	c := bpf.EndpointConfig{
 		Ip:         ipKey(ep.IP),
 		GatewayIp:  ipKey(ep.Gateway),
 		Subnet:     ipKey(ep.Subnet.Masked().Addr()),
@@ -81,21 +81,21 @@ func (ep Endpoint) config() bpf.ContainerEndpointConfig {
 		Slot:       ep.Slot,
 	}
 	if ep.ICCDisabled {
-		c.Flags |= uint32(bpf.ContainerNetworkFlagsNETWORK_ICC_DISABLED)
+		c.Flags |= uint32(bpf.NetworkFlagsNETWORK_ICC_DISABLED)
 	}
 	if ep.Internal {
-		c.Flags |= uint32(bpf.ContainerNetworkFlagsNETWORK_INTERNAL)
+		c.Flags |= uint32(bpf.NetworkFlagsNETWORK_INTERNAL)
 	}
 	if ep.NoMasquerade {
-		c.Flags |= uint32(bpf.ContainerNetworkFlagsNETWORK_NO_MASQUERADE)
+		c.Flags |= uint32(bpf.NetworkFlagsNETWORK_NO_MASQUERADE)
 	}
 	copy(c.Mac[:], ep.MAC)
 	copy(c.GatewayMac[:], ep.GatewayMAC)
 	return c
 }
 
-func (ep Endpoint) info() bpf.ContainerEndpointInfo {
-	i := bpf.ContainerEndpointInfo{Ifindex: uint32(ep.HostIfindex), Network: ep.Network, Slot: ep.Slot}
+func (ep Endpoint) info() bpf.EndpointInfo {
+	i := bpf.EndpointInfo{Ifindex: uint32(ep.HostIfindex), Network: ep.Network, Slot: ep.Slot}
 	copy(i.Mac[:], ep.MAC)
 	return i
 }
@@ -117,9 +117,9 @@ func (ep Endpoint) validate(max uint32) error {
 // SetPublishesPorts tells the running programs of the endpoint in slot
 // whether it has published ports, whose replies they must translate back.
 func (d *Datapath) SetPublishesPorts(slot uint32, on bool) error {
-	var st bpf.ContainerEndpointState
+	var st bpf.EndpointState
 	if on {
-		st.Flags |= bpf.ContainerEndpointFlagsENDPOINT_PUBLISHES_PORTS
+		st.Flags |= bpf.EndpointFlagsENDPOINT_PUBLISHES_PORTS
 	}
 	if err := d.epState.Update(slot, &st, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("set state of endpoint slot %d: %w", slot, err)
@@ -242,7 +242,7 @@ func (d *Datapath) unpinLinks(slot uint32) error {
 // EndpointIfindex returns the host-side ifindex the map holds for ip, so
 // the kernel state can be checked against the store.
 func (d *Datapath) EndpointIfindex(ip netip.Addr) (int, bool, error) {
-	var info bpf.ContainerEndpointInfo
+	var info bpf.EndpointInfo
 	err := d.endpoints.Lookup(ipKey(ip), &info)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		return 0, false, nil

@@ -52,7 +52,7 @@ type EndpointEntry struct {
 func (d *Datapath) EndpointEntries() (map[netip.Addr]EndpointEntry, error) {
 	out := map[netip.Addr]EndpointEntry{}
 	var k uint32
-	var info bpf.ContainerEndpointInfo
+	var info bpf.EndpointInfo
 	it := d.endpoints.Iterate()
 	for it.Next(&k, &info) {
 		out[keyIP(k)] = EndpointEntry{Ifindex: int(info.Ifindex), Network: info.Network, Slot: info.Slot}
@@ -66,8 +66,8 @@ func (d *Datapath) EndpointEntries() (map[netip.Addr]EndpointEntry, error) {
 // PortEntries lists the published ports the datapath serves.
 func (d *Datapath) PortEntries() ([]Port, error) {
 	var out []Port
-	var k bpf.ContainerPortKey
-	var t bpf.ContainerPortTarget
+	var k bpf.PortKey
+	var t bpf.PortTarget
 	it := d.ports.Iterate()
 	for it.Next(&k, &t) {
 		p := Port{HostIP: keyIP(k.HostIp), HostPort: portKey(k.HostPort), Proto: k.Proto,
@@ -88,10 +88,10 @@ func (d *Datapath) PortEntries() ([]Port, error) {
 func (d *Datapath) PublishingSlots() (map[uint32]bool, error) {
 	out := map[uint32]bool{}
 	var slot uint32
-	var st bpf.ContainerEndpointState
+	var st bpf.EndpointState
 	it := d.epState.Iterate()
 	for it.Next(&slot, &st) {
-		if st.Flags&bpf.ContainerEndpointFlagsENDPOINT_PUBLISHES_PORTS != 0 {
+		if st.Flags&bpf.EndpointFlagsENDPOINT_PUBLISHES_PORTS != 0 {
 			out[slot] = true
 		}
 	}
@@ -168,7 +168,7 @@ func tcxLinkOn(pin string, ifindex int) bool {
 // pass, and returns how many went.
 func (d *Datapath) FlushConntrackMatching(stale func(netip.Addr) bool) (int, error) {
 	var doomed []flowRef
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, established bool) {
+	err := d.eachFlow(func(k bpf.CtKey, e bpf.CtEntry, established bool) {
 		if stale(keyIP(k.Saddr)) || stale(keyIP(k.Daddr)) || (e.NatAddr != 0 && stale(keyIP(e.NatAddr))) {
 			doomed = append(doomed, flowRef{k, established})
 		}
@@ -204,7 +204,7 @@ func (d *Datapath) ForgetSlot(slot uint32) error {
 // delete.
 func (d *Datapath) CountConntrackMatching(stale func(netip.Addr) bool) (int, error) {
 	n := 0
-	err := d.eachFlow(func(k bpf.ContainerCtKey, e bpf.ContainerCtEntry, _ bool) {
+	err := d.eachFlow(func(k bpf.CtKey, e bpf.CtEntry, _ bool) {
 		if stale(keyIP(k.Saddr)) || stale(keyIP(k.Daddr)) || (e.NatAddr != 0 && stale(keyIP(e.NatAddr))) {
 			n++
 		}

@@ -19,16 +19,16 @@ type Port struct {
 	ContainerPort uint16
 }
 
-func (p Port) key() bpf.ContainerPortKey {
-	k := bpf.ContainerPortKey{HostPort: portKey(p.HostPort), Proto: p.Proto}
+func (p Port) key() bpf.PortKey {
+	k := bpf.PortKey{HostPort: portKey(p.HostPort), Proto: p.Proto}
 	if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
 		k.HostIp = ipKey(p.HostIP)
 	}
 	return k
 }
 
-func (p Port) target() bpf.ContainerPortTarget {
-	return bpf.ContainerPortTarget{Ip: ipKey(p.ContainerIP), Port: portKey(p.ContainerPort)}
+func (p Port) target() bpf.PortTarget {
+	return bpf.PortTarget{Ip: ipKey(p.ContainerIP), Port: portKey(p.ContainerPort)}
 }
 
 // PublishPort adds or replaces p; a packet or connection to it then
@@ -38,7 +38,7 @@ func (p Port) target() bpf.ContainerPortTarget {
 // operations. The control plane has checked p against every other mapping.
 func (d *Datapath) PublishPort(p Port) error {
 	key, target := p.key(), p.target()
-	var old bpf.ContainerPortTarget
+	var old bpf.PortTarget
 	err := d.ports.Lookup(key, &old)
 	switch {
 	case err == nil && old == target:
@@ -60,7 +60,7 @@ func (d *Datapath) PublishPort(p Port) error {
 // UnpublishPort removes p; a missing entry is fine.
 func (d *Datapath) UnpublishPort(p Port) error {
 	key := p.key()
-	var old bpf.ContainerPortTarget
+	var old bpf.PortTarget
 	if err := d.ports.Lookup(key, &old); errors.Is(err, ebpf.ErrKeyNotExist) {
 		return nil
 	} else if err != nil {
@@ -72,18 +72,18 @@ func (d *Datapath) UnpublishPort(p Port) error {
 	return d.unrefTarget(key, old)
 }
 
-func targetKey(k bpf.ContainerPortKey, t bpf.ContainerPortTarget) bpf.ContainerTargetKey {
-	return bpf.ContainerTargetKey{Ip: t.Ip, Port: t.Port, Proto: k.Proto}
+func targetKey(k bpf.PortKey, t bpf.PortTarget) bpf.TargetKey {
+	return bpf.TargetKey{Ip: t.Ip, Port: t.Port, Proto: k.Proto}
 }
 
 // refTarget records that the mapping k leads to t.
-func (d *Datapath) refTarget(k bpf.ContainerPortKey, t bpf.ContainerPortTarget) error {
+func (d *Datapath) refTarget(k bpf.PortKey, t bpf.PortTarget) error {
 	tk := targetKey(k, t)
-	var as bpf.ContainerPublishedAs
+	var as bpf.PublishedAs
 	if err := d.publishedAs.Lookup(tk, &as); err == nil {
 		as.Mappings++ // several: a reply with no state gets no guess
 	} else if errors.Is(err, ebpf.ErrKeyNotExist) {
-		as = bpf.ContainerPublishedAs{HostIp: k.HostIp, HostPort: k.HostPort, Mappings: 1}
+		as = bpf.PublishedAs{HostIp: k.HostIp, HostPort: k.HostPort, Mappings: 1}
 	} else {
 		return fmt.Errorf("read published ports of %v:%d: %w", keyIP(t.Ip), portKey(t.Port), err)
 	}
@@ -97,8 +97,8 @@ func (d *Datapath) refTarget(k bpf.ContainerPortKey, t bpf.ContainerPortTarget) 
 // published by a build without it.
 func (d *Datapath) indexPublished() error {
 	type mapping struct {
-		k bpf.ContainerPortKey
-		t bpf.ContainerPortTarget
+		k bpf.PortKey
+		t bpf.PortTarget
 	}
 	var all []mapping
 	var m mapping
@@ -120,9 +120,9 @@ func (d *Datapath) indexPublished() error {
 // remainingMapping finds the one mapping of bpfnet_ports that leads to t
 // for proto: a scan, made only when the one bpfnet_published_as named went
 // and another is left.
-func (d *Datapath) remainingMapping(proto uint8, t bpf.ContainerPortTarget) (bpf.ContainerPortKey, error) {
-	var k bpf.ContainerPortKey
-	var v bpf.ContainerPortTarget
+func (d *Datapath) remainingMapping(proto uint8, t bpf.PortTarget) (bpf.PortKey, error) {
+	var k bpf.PortKey
+	var v bpf.PortTarget
 	it := d.ports.Iterate()
 	for it.Next(&k, &v) {
 		if v == t && k.Proto == proto {
@@ -132,13 +132,13 @@ func (d *Datapath) remainingMapping(proto uint8, t bpf.ContainerPortTarget) (bpf
 	if err := it.Err(); err != nil {
 		return k, fmt.Errorf("list published ports: %w", err)
 	}
-	return bpf.ContainerPortKey{}, nil // none: unknown, no guess
+	return bpf.PortKey{}, nil // none: unknown, no guess
 }
 
 // unrefTarget records that the mapping k no longer leads to t.
-func (d *Datapath) unrefTarget(k bpf.ContainerPortKey, t bpf.ContainerPortTarget) error {
+func (d *Datapath) unrefTarget(k bpf.PortKey, t bpf.PortTarget) error {
 	tk := targetKey(k, t)
-	var as bpf.ContainerPublishedAs
+	var as bpf.PublishedAs
 	if err := d.publishedAs.Lookup(tk, &as); errors.Is(err, ebpf.ErrKeyNotExist) {
 		return nil // published before this map existed
 	} else if err != nil {

@@ -70,7 +70,7 @@ func (d *Datapath) AttachSockets(cgroupPath string, replace bool) error {
 
 // HostNetnsKnown tells whether the socket programs know the host namespace.
 func (d *Datapath) HostNetnsKnown() (bool, error) {
-	var h bpf.ContainerHostNetns
+	var h bpf.HostNetns
 	if err := d.hostNetns.Lookup(uint32(0), &h); err != nil {
 		return false, fmt.Errorf("read host namespace entry: %w", err)
 	}
@@ -88,7 +88,7 @@ func (d *Datapath) LearnHostNetns(probe func(netip.AddrPort) error) error {
 	}
 	port := binary.NativeEndian.Uint16(nonce[:])%20000 + 40000
 	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
-	h := bpf.ContainerHostNetns{ProbeIp: ipKey(addr.Addr()), ProbePort: portKey(port)}
+	h := bpf.HostNetns{ProbeIp: ipKey(addr.Addr()), ProbePort: portKey(port)}
 	if err := d.hostNetns.Update(uint32(0), &h, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("arm host namespace probe: %w", err)
 	}

@@ -27,7 +27,7 @@ func (d *Datapath) AttachUplink(ifindex int, ip netip.Addr) error {
 	if err := d.attach(ifindex, hook{ingress: true, prog: objs.BpfnetFromUplink, name: bpf.HostProgBpfnetFromUplink}, pin); err != nil {
 		return err
 	}
-	info := bpf.ContainerUplinkInfo{Ip: ipKey(ip)}
+	info := bpf.UplinkInfo{Ip: ipKey(ip)}
 	if err := d.uplinks.Update(uint32(ifindex), &info, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("register uplink %d: %w", ifindex, err)
 	}
@@ -40,7 +40,7 @@ func uplinkLink(ifindex int) string { return fmt.Sprintf("uplink%d_ingress", ifi
 func (d *Datapath) Uplinks() (map[int]netip.Addr, error) {
 	out := map[int]netip.Addr{}
 	var ifindex uint32
-	var info bpf.ContainerUplinkInfo
+	var info bpf.UplinkInfo
 	it := d.uplinks.Iterate()
 	for it.Next(&ifindex, &info) {
 		out[int(ifindex)] = keyIP(info.Ip)

@@ -208,15 +208,15 @@ func TestConntrackFull(t *testing.T) {
 		}
 
 		// Expire the entry in the slot the hand tries next.
-		var sw bpf.ContainerCtSweep
+		var sw bpf.CtSweep
 		if err := w.f.maps[bpf.ContainerMapBpfnetCtSweep].Lookup(uint32(0), &sw); err != nil {
 			t.Fatal(err)
 		}
-		var key bpf.ContainerCtKey
+		var key bpf.CtKey
 		if err := w.f.maps[bpf.ContainerMapBpfnetCtRing].Lookup(uint32(sw.Hand%uint64(sw.Size)), &key); err != nil {
 			t.Fatal(err)
 		}
-		var e bpf.ContainerCtEntry
+		var e bpf.CtEntry
 		if err := w.f.maps[bpf.ContainerMapBpfnetCt].Lookup(key, &e); err != nil {
 			t.Fatalf("the ring's next slot holds no entry: %v", err)
 		}

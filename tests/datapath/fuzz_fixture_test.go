@@ -27,7 +27,7 @@ type fuzzFixture struct {
 	h        *hostNetns
 	w        world
 	variants []fuzzVariant // A's container programs, one per kind of network
-	ct       map[bpf.ContainerCtKey]ctFlow
+	ct       map[bpf.CtKey]ctFlow
 	current  int // the variant whose PublishesPorts is in bpfnet_endpoint_state
 	// state is the world as the model expects the maps to hold it now: w
 	// after a reset, then as the frames since left it.
@@ -62,7 +62,7 @@ func fuzzEndpoints() []fuzzVariant {
 func newFuzzFixture(t testing.TB) *fuzzFixture {
 	t.Helper()
 	nat := newNAT(t)
-	fx := &fuzzFixture{nat: nat, h: newHostNetns(t, nat), w: fuzzWorld(), ct: map[bpf.ContainerCtKey]ctFlow{}, current: -1}
+	fx := &fuzzFixture{nat: nat, h: newHostNetns(t, nat), w: fuzzWorld(), ct: map[bpf.CtKey]ctFlow{}, current: -1}
 	nat.publish(t, fx.w.ports...)
 	for _, c := range fx.w.ct {
 		fx.ct[c.key()] = c
@@ -82,7 +82,7 @@ func newFuzzFixture(t testing.TB) *fuzzFixture {
 
 // dropReasonNamesOf reads enum drop_reason's names from the container
 // object's BTF.
-func dropReasonNamesOf() (map[bpf.ContainerDropReason]string, error) {
+func dropReasonNamesOf() (map[bpf.DropReason]string, error) {
 	spec, err := bpf.LoadContainer()
 	if err != nil {
 		return nil, fmt.Errorf("load container spec: %w", err)
@@ -91,9 +91,9 @@ func dropReasonNamesOf() (map[bpf.ContainerDropReason]string, error) {
 	if err := spec.Types.TypeByName("drop_reason", &enum); err != nil {
 		return nil, fmt.Errorf("find enum drop_reason in BTF: %w", err)
 	}
-	names := map[bpf.ContainerDropReason]string{}
+	names := map[bpf.DropReason]string{}
 	for _, v := range enum.Values {
-		names[bpf.ContainerDropReason(v.Value)] = strings.TrimPrefix(v.Name, "DROP_")
+		names[bpf.DropReason(v.Value)] = strings.TrimPrefix(v.Name, "DROP_")
 	}
 	return names, nil
 }
@@ -105,9 +105,9 @@ func (fx *fuzzFixture) reset(t testing.TB) {
 	fx.state = fx.w.clone()
 	for _, name := range []string{bpf.ContainerMapBpfnetCt, bpf.ContainerMapBpfnetCtNew} {
 		m := fx.nat.maps[name]
-		var k bpf.ContainerCtKey
+		var k bpf.CtKey
 		var v []byte
-		var stale []bpf.ContainerCtKey
+		var stale []bpf.CtKey
 		it := m.Iterate()
 		for it.Next(&k, &v) {
 			if c, ok := fx.ct[k]; !ok || c.unconfirmed != (name == bpf.ContainerMapBpfnetCtNew) {
@@ -127,9 +127,9 @@ func (fx *fuzzFixture) reset(t testing.TB) {
 		fx.nat.putCT(t, c)
 	}
 	frags := fx.nat.maps[bpf.ContainerMapBpfnetFrags]
-	var fk bpf.ContainerFragKey
-	var fp bpf.ContainerFragPorts
-	var stale []bpf.ContainerFragKey
+	var fk bpf.FragKey
+	var fp bpf.FragPorts
+	var stale []bpf.FragKey
 	it := frags.Iterate()
 	for it.Next(&fk, &fp) {
 		if !slices.ContainsFunc(fx.w.frags, func(f fragFlow) bool { return f.key() == fk }) {
@@ -140,7 +140,7 @@ func (fx *fuzzFixture) reset(t testing.TB) {
 		_ = frags.Delete(k)
 	}
 	for _, f := range fx.w.frags {
-		if err := frags.Put(f.key(), bpf.ContainerFragPorts{Sport: portKey(f.sport), Dport: portKey(f.dport)}); err != nil {
+		if err := frags.Put(f.key(), bpf.FragPorts{Sport: portKey(f.sport), Dport: portKey(f.dport)}); err != nil {
 			t.Fatalf("record fragment %v: %v", f, err)
 		}
 	}
@@ -152,16 +152,16 @@ type moved struct {
 	counted map[slotCount]uint64
 	bytes   map[slotCount]uint64
 	drops   map[dropCount]uint64
-	ctStats map[bpf.ContainerCtStat]uint64
+	ctStats map[bpf.CtStat]uint64
 }
 
 // collect reads and clears the counters of every slot and the drops.
 func (fx *fuzzFixture) collect(t testing.TB) moved {
 	t.Helper()
 	mv := moved{counted: map[slotCount]uint64{}, bytes: map[slotCount]uint64{}, drops: map[dropCount]uint64{},
-		ctStats: map[bpf.ContainerCtStat]uint64{}}
+		ctStats: map[bpf.CtStat]uint64{}}
 	ctStats := fx.nat.maps[bpf.ContainerMapBpfnetCtStats]
-	for s := bpf.ContainerCtStat(0); s < bpf.ContainerCtStatCT_STAT_MAX; s++ {
+	for s := bpf.CtStat(0); s < bpf.CtStatCT_STAT_MAX; s++ {
 		var perCPU []uint64
 		if err := ctStats.Lookup(s, &perCPU); err != nil {
 			t.Fatalf("read conntrack counter %d: %v", s, err)
@@ -180,18 +180,18 @@ func (fx *fuzzFixture) collect(t testing.TB) moved {
 	}
 	stats := fx.nat.maps[bpf.ContainerMapBpfnetStats]
 	for _, slot := range slots {
-		var perCPU []bpf.ContainerEndpointStats
+		var perCPU []bpf.EndpointStats
 		if err := stats.Lookup(slot, &perCPU); err != nil {
 			t.Fatalf("read counters of slot %d: %v", slot, err)
 		}
-		var sum bpf.ContainerEndpointStats
+		var sum bpf.EndpointStats
 		for _, s := range perCPU {
 			sum.RxPackets += s.RxPackets
 			sum.RxBytes += s.RxBytes
 			sum.TxPackets += s.TxPackets
 			sum.TxBytes += s.TxBytes
 		}
-		if sum == (bpf.ContainerEndpointStats{}) {
+		if sum == (bpf.EndpointStats{}) {
 			continue
 		}
 		if sum.TxPackets > 0 {
@@ -202,15 +202,15 @@ func (fx *fuzzFixture) collect(t testing.TB) moved {
 			mv.counted[slotCount{slot, dirTo}] = sum.RxPackets
 			mv.bytes[slotCount{slot, dirTo}] = sum.RxBytes
 		}
-		zero := make([]bpf.ContainerEndpointStats, len(perCPU))
+		zero := make([]bpf.EndpointStats, len(perCPU))
 		if err := stats.Put(slot, zero); err != nil {
 			t.Fatalf("clear counters of slot %d: %v", slot, err)
 		}
 	}
 	drops := fx.nat.maps[bpf.ContainerMapBpfnetDrops]
-	var k bpf.ContainerDropKey
+	var k bpf.DropKey
 	var perCPU []uint64
-	var keys []bpf.ContainerDropKey
+	var keys []bpf.DropKey
 	it := drops.Iterate()
 	for it.Next(&k, &perCPU) {
 		var n uint64

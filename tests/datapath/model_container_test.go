@@ -317,10 +317,10 @@ func (m *containerModel) routeOut(o *outcome, p l4, res fibResult, uplink bool, 
 		// lost its state leaves from the published port, never from a guess.
 		if host, ok, unique := m.w.publishedAs(p.srcAP(), p.proto); ok {
 			if !unique {
-				m.w.ctStats[bpf.ContainerCtStatCT_STAT_NO_FLOW]++
+				m.w.ctStats[bpf.CtStatCT_STAT_NO_FLOW]++
 				return o.dropped(slot, dropNoFlow, dirFrom)
 			}
-			m.w.ctStats[bpf.ContainerCtStatCT_STAT_RESTORED]++
+			m.w.ctStats[bpf.CtStatCT_STAT_RESTORED]++
 			m.w.create(p, p.srcAP(), p.dstAP(), dnatReply, host, 0)
 			m.w.unconfirmed(p) // this packet is the flow's reply
 			return translated(host)
@@ -330,7 +330,7 @@ func (m *containerModel) routeOut(o *outcome, p l4, res fibResult, uplink bool, 
 	if p.proto == protoTCP && !pureSYN || echoReply {
 		// Mid-flow with no state, or an echo reply to no request: a new
 		// port would be a wrong translation.
-		m.w.ctStats[bpf.ContainerCtStatCT_STAT_NO_FLOW]++
+		m.w.ctStats[bpf.CtStatCT_STAT_NO_FLOW]++
 		return o.dropped(slot, dropNoFlow, dirFrom)
 	}
 	// A free port of the masquerade range, which the program picks at

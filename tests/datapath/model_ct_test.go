@@ -130,7 +130,7 @@ func (w *world) confirm(e ctFlow) {
 	if w.entry(e.proto, e.src, e.dst, true) < 0 {
 		return
 	}
-	w.ctStats[bpf.ContainerCtStatCT_STAT_CONFIRMED]++
+	w.ctStats[bpf.CtStatCT_STAT_CONFIRMED]++
 	move := func(c ctFlow) {
 		w.remove(c.proto, c.src, c.dst, true)
 		c.unconfirmed, c.seen, c.life = false, false, hour
@@ -151,8 +151,8 @@ func (w *world) confirm(e ctFlow) {
 }
 
 // create starts a flow, unconfirmed, under the tuple src -> dst.
-func (w *world) create(p l4, src, dst netip.AddrPort, kind bpf.ContainerCtKind, nat netip.AddrPort, ifindex uint32) {
-	w.ctStats[bpf.ContainerCtStatCT_STAT_NEW]++
+func (w *world) create(p l4, src, dst netip.AddrPort, kind bpf.CtKind, nat netip.AddrPort, ifindex uint32) {
+	w.ctStats[bpf.CtStatCT_STAT_NEW]++
 	w.remove(p.proto, src, dst, true)
 	w.put(ctFlow{proto: p.proto, src: src, dst: dst, kind: kind, nat: nat, ifindex: ifindex, life: hour,
 		closing: p.tcpFlags&(frames.TCPFIN|frames.TCPRST) != 0, unconfirmed: true})
@@ -161,7 +161,7 @@ func (w *world) create(p l4, src, dst netip.AddrPort, kind bpf.ContainerCtKind, 
 // keep is for the originator's packet p of a flow whose reply entry,
 // under src -> dst, says kind and nat: an entry that says so is
 // refreshed, one that says otherwise is stale and the flow starts over.
-func (w *world) keep(p l4, src, dst netip.AddrPort, kind bpf.ContainerCtKind, nat netip.AddrPort, ifindex uint32) {
+func (w *world) keep(p l4, src, dst netip.AddrPort, kind bpf.CtKind, nat netip.AddrPort, ifindex uint32) {
 	says := func(c ctFlow) bool { return c.kind == kind && c.nat == nat }
 	if i := w.entry(p.proto, src, dst, false); i >= 0 && w.ct[i].life > 0 {
 		if says(w.ct[i]) {
@@ -188,12 +188,12 @@ func (w *world) inUse(proto uint8, src, dst netip.AddrPort) bool {
 func (w *world) clone() *world {
 	c := *w
 	c.ct = slices.Clone(w.ct)
-	c.seqs = make(map[bpf.ContainerCtKey]seqRange, len(w.seqs))
+	c.seqs = make(map[bpf.CtKey]seqRange, len(w.seqs))
 	for k, v := range w.seqs {
 		c.seqs[k] = v
 	}
 	c.frags = slices.Clone(w.frags)
-	c.ctStats = map[bpf.ContainerCtStat]uint64{}
+	c.ctStats = map[bpf.CtStat]uint64{}
 	return &c
 }
 
@@ -202,7 +202,7 @@ func (w *world) clone() *world {
 type ctState struct {
 	proto                uint8
 	src, dst             netip.AddrPort
-	kind                 bpf.ContainerCtKind
+	kind                 bpf.CtKind
 	nat                  netip.AddrPort
 	ifindex              uint32
 	closing, seen, alive bool

@@ -27,20 +27,20 @@ type outcome struct {
 // dropCount is a drop counter key: bpfnet_drops' {slot, reason, direction}.
 type dropCount struct {
 	slot   uint32
-	reason bpf.ContainerDropReason
-	dir    bpf.ContainerDirection
+	reason bpf.DropReason
+	dir    bpf.Direction
 }
 
 // slotCount is one packet of the frame's length counted on slot, sent
 // (DIR_FROM_CONTAINER) or received (DIR_TO_CONTAINER).
 type slotCount struct {
 	slot uint32
-	dir  bpf.ContainerDirection
+	dir  bpf.Direction
 }
 
 const (
-	dirFrom = bpf.ContainerDirectionDIR_FROM_CONTAINER
-	dirTo   = bpf.ContainerDirectionDIR_TO_CONTAINER
+	dirFrom = bpf.DirectionDIR_FROM_CONTAINER
+	dirTo   = bpf.DirectionDIR_TO_CONTAINER
 )
 
 func (o *outcome) step(s string) { o.steps = append(o.steps, s) }
@@ -75,9 +75,9 @@ func (o outcome) String() string {
 
 // dropReasonNames are the names of enum drop_reason, read from the
 // container object's BTF by fuzzFixture.
-var dropReasonNames map[bpf.ContainerDropReason]string
+var dropReasonNames map[bpf.DropReason]string
 
-func reasonName(r bpf.ContainerDropReason) string {
+func reasonName(r bpf.DropReason) string {
 	if n, ok := dropReasonNames[r]; ok {
 		return n
 	}
@@ -89,19 +89,19 @@ func result(frame []byte) *outcome {
 	return &outcome{out: slices.Clone(frame)}
 }
 
-func (o *outcome) dropped(slot uint32, reason bpf.ContainerDropReason, dir bpf.ContainerDirection) *outcome {
+func (o *outcome) dropped(slot uint32, reason bpf.DropReason, dir bpf.Direction) *outcome {
 	o.verdict = verdictShot
 	o.drop = &dropCount{slot, reason, dir}
 	return o
 }
 
-func (o *outcome) count(slot uint32, dir bpf.ContainerDirection) *outcome {
+func (o *outcome) count(slot uint32, dir bpf.Direction) *outcome {
 	o.counted = append(o.counted, slotCount{slot, dir})
 	return o
 }
 
 // passed: on to the host stack, counted on slot.
-func (o *outcome) passed(slot uint32, dir bpf.ContainerDirection) *outcome {
+func (o *outcome) passed(slot uint32, dir bpf.Direction) *outcome {
 	o.verdict = verdictOK
 	return o.count(slot, dir)
 }
@@ -113,20 +113,20 @@ func (o *outcome) redirected() *outcome {
 
 // Drop reasons, as bpf2go exports enum drop_reason.
 const (
-	dropMalformed      = bpf.ContainerDropReasonDROP_MALFORMED
-	dropUnsupportedL3  = bpf.ContainerDropReasonDROP_UNSUPPORTED_L3
-	dropSpoofedMAC     = bpf.ContainerDropReasonDROP_SPOOFED_MAC
-	dropSpoofedIP      = bpf.ContainerDropReasonDROP_SPOOFED_IP
-	dropSpoofedARP     = bpf.ContainerDropReasonDROP_SPOOFED_ARP
-	dropOtherNetwork   = bpf.ContainerDropReasonDROP_OTHER_NETWORK
-	dropICCDisabled    = bpf.ContainerDropReasonDROP_ICC_DISABLED
-	dropInternal       = bpf.ContainerDropReasonDROP_INTERNAL_NETWORK
-	dropUnknownNeigh   = bpf.ContainerDropReasonDROP_UNKNOWN_NEIGHBOR
-	dropUnsupportedARP = bpf.ContainerDropReasonDROP_UNSUPPORTED_ARP
-	dropNotPublished   = bpf.ContainerDropReasonDROP_NOT_PUBLISHED
-	dropVLAN           = bpf.ContainerDropReasonDROP_VLAN
-	dropNoFlow         = bpf.ContainerDropReasonDROP_NO_FLOW
-	dropUntranslatable = bpf.ContainerDropReasonDROP_UNTRANSLATABLE
+	dropMalformed      = bpf.DropReasonDROP_MALFORMED
+	dropUnsupportedL3  = bpf.DropReasonDROP_UNSUPPORTED_L3
+	dropSpoofedMAC     = bpf.DropReasonDROP_SPOOFED_MAC
+	dropSpoofedIP      = bpf.DropReasonDROP_SPOOFED_IP
+	dropSpoofedARP     = bpf.DropReasonDROP_SPOOFED_ARP
+	dropOtherNetwork   = bpf.DropReasonDROP_OTHER_NETWORK
+	dropICCDisabled    = bpf.DropReasonDROP_ICC_DISABLED
+	dropInternal       = bpf.DropReasonDROP_INTERNAL_NETWORK
+	dropUnknownNeigh   = bpf.DropReasonDROP_UNKNOWN_NEIGHBOR
+	dropUnsupportedARP = bpf.DropReasonDROP_UNSUPPORTED_ARP
+	dropNotPublished   = bpf.DropReasonDROP_NOT_PUBLISHED
+	dropVLAN           = bpf.DropReasonDROP_VLAN
+	dropNoFlow         = bpf.DropReasonDROP_NO_FLOW
+	dropUntranslatable = bpf.DropReasonDROP_UNTRANSLATABLE
 )
 
 // l4 is what the model reads of an IPv4 packet: its header fields and,

@@ -51,7 +51,7 @@ func (m *uplinkModel) fromUplink(frame []byte) *outcome {
 		if int(p.dport) >= snatFirst && m.w.isHostIP(p.dst) {
 			// To a masquerade port with no flow: its state is gone, or it
 			// is forged; the host resets or drops it.
-			m.w.ctStats[bpf.ContainerCtStatCT_STAT_NO_FLOW]++
+			m.w.ctStats[bpf.CtStatCT_STAT_NO_FLOW]++
 		}
 	}
 	if ep := m.w.endpoint(p.dst); ep != nil {

@@ -26,14 +26,14 @@ import (
 type world struct {
 	endpoints []loader.Endpoint
 	ports     []loader.Port
-	hostIPs   []netip.Addr                    // bpfnet_host_ips
-	uplinkIP  netip.Addr                      // the uplink up0's masquerade address
-	ct        []ctFlow                        // bpfnet_ct and bpfnet_ct_new; life 0: expired
-	frags     []fragFlow                      // bpfnet_frags
-	seqs      map[bpf.ContainerCtKey]seqRange // what unconfirmed TCP flows' reply directions sent
+	hostIPs   []netip.Addr           // bpfnet_host_ips
+	uplinkIP  netip.Addr             // the uplink up0's masquerade address
+	ct        []ctFlow               // bpfnet_ct and bpfnet_ct_new; life 0: expired
+	frags     []fragFlow             // bpfnet_frags
+	seqs      map[bpf.CtKey]seqRange // what unconfirmed TCP flows' reply directions sent
 	// ctStats are the connection tracking counters (bpfnet_ct_stats) the
 	// frame at hand moved.
-	ctStats map[bpf.ContainerCtStat]uint64
+	ctStats map[bpf.CtStat]uint64
 }
 
 // fragFlow is a bpfnet_frags entry: the ports a datagram's first fragment
@@ -45,8 +45,8 @@ type fragFlow struct {
 	sport, dport uint16 // ICMP echo: the identifier as sport or dport
 }
 
-func (f fragFlow) key() bpf.ContainerFragKey {
-	return bpf.ContainerFragKey{Saddr: ipKey(f.src), Daddr: ipKey(f.dst), Id: portKey(f.id), Proto: f.proto}
+func (f fragFlow) key() bpf.FragKey {
+	return bpf.FragKey{Saddr: ipKey(f.src), Daddr: ipKey(f.dst), Id: portKey(f.id), Proto: f.proto}
 }
 
 // Ports of the fuzz world's flows.
@@ -92,7 +92,7 @@ func fuzzWorld() world {
 		},
 		hostIPs:  []netip.Addr{hostIP, hostIP2, loopback, gw1},
 		uplinkIP: hostIP,
-		seqs:     map[bpf.ContainerCtKey]seqRange{},
+		seqs:     map[bpf.CtKey]seqRange{},
 	}
 	tcp, udp, icmp := uint8(protoTCP), uint8(protoUDP), uint8(protoICMP)
 	masq := func(proto uint8, src, dst netip.AddrPort, port uint16, life time.Duration, unconfirmed bool) {
@@ -130,7 +130,7 @@ func fuzzWorld() world {
 	return w
 }
 
-const hairpinSelf = bpf.ContainerCtKindCT_HAIRPIN_SELF
+const hairpinSelf = bpf.CtKindCT_HAIRPIN_SELF
 
 // endpoint is the endpoint holding addr, nil if none.
 func (w *world) endpoint(addr netip.Addr) *loader.Endpoint {

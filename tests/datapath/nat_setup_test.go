@@ -50,9 +50,9 @@ const (
 // Masquerade source ports (enum masquerade_range) and the entry bit of a
 // reply seen.
 const (
-	snatFirst   = int(bpf.ContainerMasqueradeRangeSNAT_PORT_FIRST)
-	snatLast    = int(bpf.ContainerMasqueradeRangeSNAT_PORT_LAST)
-	ctSeenReply = bpf.ContainerCtFlagsCT_SEEN_REPLY
+	snatFirst   = int(bpf.MasqueradeRangeSNAT_PORT_FIRST)
+	snatLast    = int(bpf.MasqueradeRangeSNAT_PORT_LAST)
+	ctSeenReply = bpf.CtFlagsCT_SEEN_REPLY
 )
 
 func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
@@ -125,7 +125,7 @@ func (f *natFixture) publish(t testing.TB, ports ...loader.Port) {
 // addUplink registers ifindex as an uplink masquerading to ip.
 func (f *natFixture) addUplink(t testing.TB, ifindex int, ip netip.Addr) {
 	t.Helper()
-	info := bpf.ContainerUplinkInfo{Ip: ipKey(ip)}
+	info := bpf.UplinkInfo{Ip: ipKey(ip)}
 	if err := f.maps[bpf.ContainerMapBpfnetUplinks].Put(uint32(ifindex), &info); err != nil {
 		t.Fatalf("register uplink %d: %v", ifindex, err)
 	}
@@ -154,7 +154,7 @@ func keyPort(k uint16) uint16 {
 type ctFlow struct {
 	proto    uint8
 	src, dst netip.AddrPort // the tuple it matches
-	kind     bpf.ContainerCtKind
+	kind     bpf.CtKind
 	nat      netip.AddrPort
 	ifindex  uint32
 	closing  bool
@@ -184,8 +184,8 @@ func pending(c ctFlow) ctFlow {
 	return c
 }
 
-func (c ctFlow) key() bpf.ContainerCtKey {
-	return bpf.ContainerCtKey{
+func (c ctFlow) key() bpf.CtKey {
+	return bpf.CtKey{
 		Saddr: ipKey(c.src.Addr()), Daddr: ipKey(c.dst.Addr()),
 		Sport: portKey(c.src.Port()), Dport: portKey(c.dst.Port()), Proto: c.proto,
 	}
@@ -204,7 +204,7 @@ func monotonicNow() time.Duration {
 // bpfnet_ct_ring: the sweep never reclaims it.
 func (f *natFixture) putCT(t testing.TB, c ctFlow) {
 	t.Helper()
-	e := bpf.ContainerCtEntry{
+	e := bpf.CtEntry{
 		Expires: 1, NatAddr: ipKey(c.nat.Addr()), NatPort: portKey(c.nat.Port()),
 		Kind: c.kind, Ifindex: c.ifindex,
 	}
@@ -219,7 +219,7 @@ func (f *natFixture) putCT(t testing.TB, c ctFlow) {
 	}
 	var err error
 	if c.unconfirmed {
-		err = f.maps[bpf.ContainerMapBpfnetCtNew].Put(c.key(), &bpf.ContainerCtNewEntry{E: e})
+		err = f.maps[bpf.ContainerMapBpfnetCtNew].Put(c.key(), &bpf.CtNewEntry{E: e})
 	} else {
 		err = f.maps[bpf.ContainerMapBpfnetCt].Put(c.key(), &e)
 	}
@@ -233,11 +233,11 @@ func (f *natFixture) putCT(t testing.TB, c ctFlow) {
 func (f *natFixture) readCT(t testing.TB) []ctFlow {
 	t.Helper()
 	var out []ctFlow
-	var k bpf.ContainerCtKey
-	var e bpf.ContainerCtEntry
-	var h bpf.ContainerCtNewEntry
+	var k bpf.CtKey
+	var e bpf.CtEntry
+	var h bpf.CtNewEntry
 	now := monotonicNow()
-	add := func(e bpf.ContainerCtEntry, unconfirmed bool) {
+	add := func(e bpf.CtEntry, unconfirmed bool) {
 		if k.Pad != [3]uint8{} {
 			t.Errorf("conntrack key with padding % x", k.Pad)
 		}

@@ -64,8 +64,8 @@ func TestOldConntrackTableReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ports.Close()
-	var k bpf.ContainerPortKey
-	var v bpf.ContainerPortTarget
+	var k bpf.PortKey
+	var v bpf.PortTarget
 	if it := ports.Iterate(); !it.Next(&k, &v) {
 		t.Errorf("the published port is gone with the old table")
 	}
@@ -82,8 +82,8 @@ func checkPublishedAs(t *testing.T, dir string, port uint16, proto uint8, hostPo
 		t.Fatal(err)
 	}
 	defer m.Close()
-	var as bpf.ContainerPublishedAs
-	key := bpf.ContainerTargetKey{Ip: ipKey(epA.IP), Port: portKey(port), Proto: proto}
+	var as bpf.PublishedAs
+	key := bpf.TargetKey{Ip: ipKey(epA.IP), Port: portKey(port), Proto: proto}
 	if err := m.Lookup(key, &as); err != nil {
 		if mappings != 0 {
 			t.Errorf("published as of %v:%d: %v", epA.IP, port, err)

@@ -14,10 +14,10 @@ import (
 const loIfindex = 1
 
 const (
-	dnatReply   = bpf.ContainerCtKindCT_DNAT_REPLY
-	snatOrig    = bpf.ContainerCtKindCT_SNAT_ORIG
-	snatReply   = bpf.ContainerCtKindCT_SNAT_REPLY
-	routedReply = bpf.ContainerCtKindCT_ROUTED_REPLY
+	dnatReply   = bpf.CtKindCT_DNAT_REPLY
+	snatOrig    = bpf.CtKindCT_SNAT_ORIG
+	snatReply   = bpf.CtKindCT_SNAT_REPLY
+	routedReply = bpf.CtKindCT_ROUTED_REPLY
 )
 
 // mapping publishes hostIP:hostPort/proto (hostIP "": every address) to
