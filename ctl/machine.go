@@ -31,7 +31,7 @@ const (
 
 // Namespaces are the containers' network namespaces, each bound to a file.
 type Namespaces interface {
-	// CreateNetns binds a new namespace at path, with lo up and no IPv6,
+	// CreateNetns binds a new namespace at path, with lo up,
 	// making path's directory if need be; a file already at path is an
 	// error. On error nothing stays.
 	CreateNetns(path string) error
