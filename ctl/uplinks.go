@@ -104,24 +104,13 @@ func (in *Instance) syncHost() error {
 	return in.learnHostNetns()
 }
 
-// learnHostNetns has a socket of the host namespace connect (UDP: no
-// packet is sent) to the probe address, so the socket programs learn
-// which namespace is the host's.
+// learnHostNetns tells the socket programs which namespace is the host's.
 func (in *Instance) learnHostNetns() error {
 	known, err := in.dp.HostNetnsKnown()
 	if err != nil || known {
 		return err
 	}
-	return in.dp.LearnHostNetns(func(addr netip.AddrPort) error {
-		return in.inHost(func() error {
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(fd)
-			return unix.Connect(fd, &unix.SockaddrInet4{Addr: addr.Addr().As4(), Port: int(addr.Port())})
-		})
-	})
+	return in.dp.LearnHostNetns(in.inHost)
 }
 
 // cgroup2Root finds the cgroup v2 hierarchy, mounting one under the

@@ -1,14 +1,15 @@
 package loader
 
 import (
-	"crypto/rand"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfnet/bpfnet/bpf"
 )
@@ -70,34 +71,101 @@ func (d *Datapath) AttachSockets(cgroupPath string, replace bool) error {
 
 // HostNetnsKnown tells whether the socket programs know the host namespace.
 func (d *Datapath) HostNetnsKnown() (bool, error) {
-	var h bpf.ContainerHostNetns
-	if err := d.hostNetns.Lookup(uint32(0), &h); err != nil {
-		return false, fmt.Errorf("read host namespace entry: %w", err)
-	}
-	return h.Cookie != 0, nil
+	cookie, err := d.HostNetns()
+	return cookie != 0, err
 }
 
-// LearnHostNetns tells the socket programs which namespace is the host's:
-// probe must connect a socket of the host namespace to the address given,
-// which connect4 recognises and records (kernels before 5.14 give a
-// namespace's cookie to BPF programs only).
-func (d *Datapath) LearnHostNetns(probe func(netip.AddrPort) error) error {
-	var nonce [2]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return fmt.Errorf("pick a probe port: %w", err)
+// HostNetns is the cookie of the namespace the socket programs take for
+// the host's; 0 until LearnHostNetns.
+func (d *Datapath) HostNetns() (uint64, error) {
+	var h bpf.ContainerHostNetns
+	if err := d.hostNetns.Lookup(uint32(0), &h); err != nil {
+		return 0, fmt.Errorf("read host namespace entry: %w", err)
 	}
-	port := binary.NativeEndian.Uint16(nonce[:])%20000 + 40000
-	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
-	h := bpf.ContainerHostNetns{ProbeIp: ipKey(addr.Addr()), ProbePort: portKey(port)}
+	return h.Cookie, nil
+}
+
+// ProbeAddr is where LearnHostNetnsByProbe connects its probe socket (UDP:
+// no datagram is sent). Any process may connect there too: only the probe
+// socket tells the namespace.
+var ProbeAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 9)
+
+// LearnHostNetns tells the socket programs which namespace is the host's.
+// inHost runs a function on a thread of the host namespace. From 5.14 a
+// socket made there tells its namespace's cookie (SO_NETNS_COOKIE); before,
+// LearnHostNetnsByProbe has connect4 learn it.
+func (d *Datapath) LearnHostNetns(inHost func(func() error) error) error {
+	fd, err := hostSocket(inHost)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	cookie, err := getsockoptUint64(fd, unix.SO_NETNS_COOKIE)
+	if errors.Is(err, unix.ENOPROTOOPT) {
+		return d.LearnHostNetnsByProbe(inHost)
+	}
+	if err != nil {
+		return fmt.Errorf("read the host namespace's cookie: %w", err)
+	}
+	h := bpf.ContainerHostNetns{Cookie: cookie}
+	if err := d.hostNetns.Update(uint32(0), &h, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("record the host namespace: %w", err)
+	}
+	return nil
+}
+
+// LearnHostNetnsByProbe is LearnHostNetns for kernels before 5.14, which
+// tell a namespace's cookie only to BPF programs: it makes a socket in the
+// host namespace, arms connect4 with that socket's cookie and connects it
+// (to ProbeAddr, in the host namespace again); connect4 records the
+// namespace of that socket only. The socket programs must be attached.
+func (d *Datapath) LearnHostNetnsByProbe(inHost func(func() error) error) error {
+	fd, err := hostSocket(inHost)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	sock, err := getsockoptUint64(fd, unix.SO_COOKIE)
+	if err != nil {
+		return fmt.Errorf("read the probe socket's cookie: %w", err)
+	}
+	h := bpf.ContainerHostNetns{ProbeCookie: sock}
 	if err := d.hostNetns.Update(uint32(0), &h, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("arm host namespace probe: %w", err)
 	}
-	if err := probe(addr); err != nil {
-		return fmt.Errorf("probe the host namespace: %w", err)
+	sa := &unix.SockaddrInet4{Addr: ProbeAddr.Addr().As4(), Port: int(ProbeAddr.Port())}
+	if err := inHost(func() error { return unix.Connect(fd, sa) }); err != nil {
+		return fmt.Errorf("probe the host namespace: connect to %v: %w", ProbeAddr, err)
 	}
 	known, err := d.HostNetnsKnown()
 	if err == nil && !known {
-		err = fmt.Errorf("the socket programs did not see the probe connect to %v", addr)
+		err = fmt.Errorf("the socket programs did not see the probe connect to %v", ProbeAddr)
 	}
 	return err
+}
+
+// hostSocket makes a UDP socket in the host namespace.
+func hostSocket(inHost func(func() error) error) (int, error) {
+	fd := -1
+	err := inHost(func() (err error) {
+		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return -1, fmt.Errorf("make a socket in the host namespace: %w", err)
+	}
+	return fd, nil
+}
+
+// getsockoptUint64 reads a 64-bit socket option (SO_COOKIE,
+// SO_NETNS_COOKIE), which x/sys/unix has no call for.
+func getsockoptUint64(fd, opt int) (uint64, error) {
+	var v uint64
+	size := uint32(unsafe.Sizeof(v))
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, uintptr(opt),
+		uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&size)), 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return v, nil
 }
