@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -101,7 +102,10 @@ func (in *Instance) syncHost() error {
 	if err := in.dp.AttachSockets(cgroup, false); err != nil {
 		return err
 	}
-	return in.learnHostNetns()
+	if err := in.learnHostNetns(); err != nil {
+		return err
+	}
+	return in.syncUDPSockets()
 }
 
 // learnHostNetns tells the socket programs which namespace is the host's.
@@ -111,6 +115,29 @@ func (in *Instance) learnHostNetns() error {
 		return err
 	}
 	return in.dp.LearnHostNetns(in.inHost)
+}
+
+// syncUDPSockets attaches the UDP socket programs, which every process of
+// the machine runs for each datagram, while the store holds a published UDP
+// port, and detaches them when it holds none. Every command runs it when it
+// opens the instance and after a commit that changes ports.
+func (in *Instance) syncUDPSockets() error {
+	var want bool
+	err := in.store.WithPortIndex(func(held ports.Held) error {
+		want = held.Highest(netip.IPv4Unspecified(), ports.UDP, 1, 0xffff) != 0
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read published UDP ports: %w", err)
+	}
+	if want == in.dp.UDPSocketsAttached() {
+		return nil
+	}
+	cgroup, err := in.cgroup2Root()
+	if err != nil {
+		return err
+	}
+	return in.dp.SetUDPSockets(cgroup, want)
 }
 
 // cgroup2Root finds the cgroup v2 hierarchy, mounting one under the

@@ -14,28 +14,86 @@ import (
 	"github.com/bpfnet/bpfnet/bpf"
 )
 
-// AttachSockets attaches the socket programs that point host processes at
-// published ports to the cgroup at cgroupPath (the cgroup v2 root). They
-// act on sockets of the host namespace only, once LearnHostNetns has told
-// them which that is. Their links are pinned; attaching again when the
-// pins exist does nothing, unless replace: then the programs are loaded
-// anew and swapped into the pinned links, with no moment without them.
-func (d *Datapath) AttachSockets(cgroupPath string, replace bool) error {
-	hooks := []struct {
-		prog   string
-		attach ebpf.AttachType
-	}{
-		{bpf.SockProgBpfnetConnect4, ebpf.AttachCGroupInet4Connect},
+// sockHook is a socket program and the cgroup hook it runs on.
+type sockHook struct {
+	prog   string
+	attach ebpf.AttachType
+}
+
+var (
+	connectHook = sockHook{bpf.SockProgBpfnetConnect4, ebpf.AttachCGroupInet4Connect}
+	// udpHooks run for every datagram any process of the machine sends or
+	// receives: SetUDPSockets attaches them only while a UDP port is
+	// published.
+	udpHooks = []sockHook{
 		{bpf.SockProgBpfnetSendmsg4, ebpf.AttachCGroupUDP4Sendmsg},
 		{bpf.SockProgBpfnetRecvmsg4, ebpf.AttachCGroupUDP4Recvmsg},
 	}
-	missing := false
-	for _, h := range hooks {
-		if _, err := os.Stat(d.linkPin(h.prog)); err != nil {
-			missing = true
+)
+
+// AttachSockets attaches connect4, the socket program that points host
+// processes' connects at published ports, to the cgroup at cgroupPath (the
+// cgroup v2 root). The socket programs act on sockets of the host namespace
+// only, once LearnHostNetns has told them which that is. Their links are
+// pinned; attaching again when the pin exists does nothing, unless replace:
+// then the attached socket programs (the UDP ones too, if attached) are
+// loaded anew and swapped into their pinned links, with no moment without
+// them.
+func (d *Datapath) AttachSockets(cgroupPath string, replace bool) error {
+	hooks := []sockHook{connectHook}
+	if replace {
+		for _, h := range udpHooks {
+			if d.pinned(h) {
+				hooks = append(hooks, h)
+			}
 		}
 	}
-	if !missing && !replace {
+	return d.attachSockHooks(cgroupPath, hooks, replace)
+}
+
+// UDPSocketsAttached tells whether the UDP socket programs are attached.
+func (d *Datapath) UDPSocketsAttached() bool {
+	for _, h := range udpHooks {
+		if !d.pinned(h) {
+			return false
+		}
+	}
+	return true
+}
+
+// SetUDPSockets attaches (on) or detaches the socket programs that point
+// host processes' UDP datagrams at published ports and show the replies as
+// coming from where they were sent: every process of the machine pays for
+// them per datagram, so they are attached only while the instance publishes
+// a UDP port.
+func (d *Datapath) SetUDPSockets(cgroupPath string, on bool) error {
+	if on {
+		return d.attachSockHooks(cgroupPath, udpHooks, false)
+	}
+	for _, h := range udpHooks {
+		// The pin holds the link's only reference: removing it detaches.
+		if err := d.unpin(d.linkPin(h.prog)); err != nil {
+			return fmt.Errorf("detach %s: %w", h.prog, err)
+		}
+	}
+	return nil
+}
+
+func (d *Datapath) pinned(h sockHook) bool {
+	_, err := os.Stat(d.linkPin(h.prog))
+	return err == nil
+}
+
+// attachSockHooks attaches and pins the hooks that have no pinned link;
+// with replace, it swaps new programs into those that have one.
+func (d *Datapath) attachSockHooks(cgroupPath string, hooks []sockHook, replace bool) error {
+	todo := hooks[:0:0]
+	for _, h := range hooks {
+		if replace || !d.pinned(h) {
+			todo = append(todo, h)
+		}
+	}
+	if len(todo) == 0 {
 		return nil
 	}
 	spec, err := bpf.LoadSock()
@@ -47,7 +105,7 @@ func (d *Datapath) AttachSockets(cgroupPath string, replace bool) error {
 		return fmt.Errorf("load socket programs: %w", err)
 	}
 	defer coll.Close()
-	for _, h := range hooks {
+	for _, h := range todo {
 		if l, err := link.LoadPinnedLink(d.linkPin(h.prog), nil); err == nil {
 			err = l.Update(coll.Programs[h.prog])
 			l.Close()
