@@ -71,12 +71,29 @@ func (d *Datapath) SetUDPSockets(cgroupPath string, on bool) error {
 		return d.attachSockHooks(cgroupPath, udpHooks, false)
 	}
 	for _, h := range udpHooks {
-		// The pin holds the link's only reference: removing it detaches.
-		if err := d.unpin(d.linkPin(h.prog)); err != nil {
-			return fmt.Errorf("detach %s: %w", h.prog, err)
+		if err := d.detachPinned(d.linkPin(h.prog)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// detachPinned detaches the pinned link at path and removes the pin; a
+// missing pin is fine. Removing the pin alone would detach it too, but
+// later: the kernel releases an unpinned link from a work queue.
+func (d *Datapath) detachPinned(path string) error {
+	l, err := link.LoadPinnedLink(path, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open pinned link %s: %w", path, err)
+	}
+	defer l.Close()
+	if err := l.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) {
+		return fmt.Errorf("detach %s: %w", path, err)
+	}
+	return d.unpin(path)
 }
 
 func (d *Datapath) pinned(h sockHook) bool {
