@@ -21,7 +21,10 @@ import (
 //   - "no instance": reset, no program of it attached;
 //   - "no UDP port": a container publishing a TCP port (connect4 only);
 //   - "UDP port": the same plus a published UDP port (sendmsg4 and
-//     recvmsg4 attached too).
+//     recvmsg4 attached too);
+//   - "no instance again": the first state measured twice, an A/A control
+//     whose ratio shows what the machine's noise and the order of runs do
+//     to these ratios.
 //
 // Goal: "no UDP port" >= 0.99x "no instance". Several instances without UDP
 // ports attach no UDP program each (TestUDPSocketsOnDemand), so they add
@@ -44,10 +47,12 @@ func (h *harness) udpUnrelatedCase(main *bpfnet) *benchCase {
 	return &benchCase{id: udpCaseID, title: "unconnected UDP in a namespace bpfnet does not know",
 		systems: []*system{
 			sys("no instance", r.none, nil, mUDP),
+			sys("no instance again", r.none, nil, mUDP),
 			sys("no UDP port", r.tcp, nil, mUDP),
 			sys("UDP port", r.udp, nil, mUDP),
 		},
-		ratios: []ratioDef{{mUDP, "no UDP port", "no instance", 0.99}, {mUDP, "UDP port", "no instance", 0}},
+		ratios: []ratioDef{{mUDP, "no UDP port", "no instance", 0.99}, {mUDP, "UDP port", "no instance", 0},
+			{mUDP, "UDP port", "no UDP port", 0}, {mUDP, "no instance again", "no instance", 0}},
 		prepare: func(res *caseResult) error {
 			if err := r.setup(); err != nil {
 				return err
