@@ -183,11 +183,9 @@ type ContainerFragPorts struct {
 }
 
 type ContainerHostNetns struct {
-	_         structs.HostLayout
-	Cookie    uint64
-	ProbeIp   uint32
-	ProbePort uint16
-	Pad       [2]uint8
+	_           structs.HostLayout
+	Cookie      uint64
+	ProbeCookie uint64
 }
 
 type ContainerLimits uint32

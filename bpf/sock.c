@@ -16,27 +16,26 @@
 #include "lib/maps.h"
 #include "lib/ports.h"
 
-/* in_host_netns: sockets of other namespaces (containers, other
- * instances' hosts) are not ours. */
-static __always_inline int in_host_netns(void *ctx)
+static __always_inline struct host_netns *host_netns(void)
 {
 	__u32 zero = 0;
-	struct host_netns *h = bpf_map_lookup_elem(&bpfnet_host_netns, &zero);
 
+	return bpf_map_lookup_elem(&bpfnet_host_netns, &zero);
+}
+
+/* in_host_netns: sockets of other namespaces (containers, other
+ * instances' hosts) are not ours. */
+static __always_inline int in_host_netns(void *ctx, const struct host_netns *h)
+{
 	return h && h->cookie && bpf_get_netns_cookie(ctx) == h->cookie;
 }
 
-/* learn_host_netns records the namespace of the loader's probe connect. */
-static __always_inline int learn_host_netns(struct bpf_sock_addr *ctx)
+/* learn_host_netns records the namespace of the loader's probe socket: only
+ * that socket, which the loader made in the host namespace, tells it. */
+static __always_inline void learn_host_netns(struct bpf_sock_addr *ctx, struct host_netns *h)
 {
-	__u32 zero = 0;
-	struct host_netns *h = bpf_map_lookup_elem(&bpfnet_host_netns, &zero);
-
-	if (!h || h->cookie || !h->probe_port || ctx->user_ip4 != h->probe_ip ||
-	    (__u16)ctx->user_port != h->probe_port)
-		return 0;
-	h->cookie = bpf_get_netns_cookie(ctx);
-	return 1;
+	if (h->probe_cookie && bpf_get_socket_cookie(ctx) == h->probe_cookie)
+		h->cookie = bpf_get_netns_cookie(ctx);
 }
 
 static __always_inline int to_this_host(__u32 ip)
@@ -46,13 +45,13 @@ static __always_inline int to_this_host(__u32 ip)
 
 /* redirect points ctx at the container behind a published port, if any,
  * and returns the target. */
-static __always_inline struct port_target *redirect(struct bpf_sock_addr *ctx)
+static __always_inline struct port_target *redirect(struct bpf_sock_addr *ctx, const struct host_netns *h)
 {
 	__u32 ip = ctx->user_ip4;
 	__u16 port = (__u16)ctx->user_port;
 	struct port_target *t;
 
-	if (!in_host_netns(ctx) || !to_this_host(ip))
+	if (!in_host_netns(ctx, h) || !to_this_host(ip))
 		return NULL;
 	t = published(ip, port, ctx->protocol);
 	if (!t)
@@ -75,15 +74,19 @@ static __always_inline struct port_target *redirect(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect4")
 int bpfnet_connect4(struct bpf_sock_addr *ctx)
 {
-	if (!learn_host_netns(ctx))
-		redirect(ctx);
+	struct host_netns *h = host_netns();
+
+	if (h && !h->cookie)
+		learn_host_netns(ctx, h);
+	else
+		redirect(ctx, h);
 	return 1;
 }
 
 SEC("cgroup/sendmsg4")
 int bpfnet_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	redirect(ctx);
+	redirect(ctx, host_netns());
 	return 1;
 }
 
@@ -95,7 +98,7 @@ int bpfnet_recvmsg4(struct bpf_sock_addr *ctx)
 	};
 	struct port_target *orig;
 
-	if (!in_host_netns(ctx))
+	if (!in_host_netns(ctx, host_netns()))
 		return 1;
 	orig = bpf_map_lookup_elem(&bpfnet_udp_rev, &key);
 	if (orig) {

@@ -70,7 +70,11 @@ type HostPrograms interface {
 	SetHostIPs(ips []netip.Addr) error
 	AttachSockets(cgroupPath string, replace bool) error
 	HostNetnsKnown() (bool, error)
-	LearnHostNetns(probe func(netip.AddrPort) error) error
+	LearnHostNetns(inHost func(func() error) error) error
+	// The UDP socket programs run for every datagram of every process:
+	// they are attached only while a UDP port is published.
+	UDPSocketsAttached() bool
+	SetUDPSockets(cgroupPath string, on bool) error
 }
 
 var _ Datapath = (*loader.Datapath)(nil)

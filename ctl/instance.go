@@ -358,5 +358,12 @@ func (in *Instance) commit(ch store.Change) error {
 	for _, id := range ch.DeleteContainers {
 		delete(in.state.Containers, id)
 	}
+	if len(ch.AddPorts) > 0 || len(ch.RemovePorts) > 0 || len(ch.DeleteContainers) > 0 {
+		// Committed: a failure here must not undo the change; the next
+		// command's open retries.
+		if err := in.syncUDPSockets(); err != nil {
+			fmt.Fprintf(in.opts.Stderr, "bpfnet: warning: UDP socket programs: %v\n", err)
+		}
+	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/kernel"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -101,27 +102,42 @@ func (in *Instance) syncHost() error {
 	if err := in.dp.AttachSockets(cgroup, false); err != nil {
 		return err
 	}
-	return in.learnHostNetns()
+	if err := in.learnHostNetns(); err != nil {
+		return err
+	}
+	return in.syncUDPSockets()
 }
 
-// learnHostNetns has a socket of the host namespace connect (UDP: no
-// packet is sent) to the probe address, so the socket programs learn
-// which namespace is the host's.
+// learnHostNetns tells the socket programs which namespace is the host's.
 func (in *Instance) learnHostNetns() error {
 	known, err := in.dp.HostNetnsKnown()
 	if err != nil || known {
 		return err
 	}
-	return in.dp.LearnHostNetns(func(addr netip.AddrPort) error {
-		return in.inHost(func() error {
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(fd)
-			return unix.Connect(fd, &unix.SockaddrInet4{Addr: addr.Addr().As4(), Port: int(addr.Port())})
-		})
+	return in.dp.LearnHostNetns(in.inHost)
+}
+
+// syncUDPSockets attaches the UDP socket programs, which every process of
+// the machine runs for each datagram, while the store holds a published UDP
+// port, and detaches them when it holds none. Every command runs it when it
+// opens the instance and after a commit that changes ports.
+func (in *Instance) syncUDPSockets() error {
+	var want bool
+	err := in.store.WithPortIndex(func(held ports.Held) error {
+		want = held.Highest(netip.IPv4Unspecified(), ports.UDP, 1, 0xffff) != 0
+		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("read published UDP ports: %w", err)
+	}
+	if want == in.dp.UDPSocketsAttached() {
+		return nil
+	}
+	cgroup, err := in.cgroup2Root()
+	if err != nil {
+		return err
+	}
+	return in.dp.SetUDPSockets(cgroup, want)
 }
 
 // cgroup2Root finds the cgroup v2 hierarchy, mounting one under the

@@ -72,7 +72,7 @@ func run() (code int) {
 		return 0
 	}
 	var err error
-	if cfg.cases, err = parseSelection(*casesSpec, append(datapathCaseIDs(), cpCaseID)); err != nil {
+	if cfg.cases, err = parseSelection(*casesSpec, append(datapathCaseIDs(), udpCaseID, cpCaseID)); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
 	}
@@ -97,7 +97,7 @@ func run() (code int) {
 		fmt.Fprintln(os.Stderr, "bench: must run as root (it makes network namespaces)")
 		return 1
 	}
-	if missing := missingTools(cfg.dockerd, cfg.cases.hasAny(datapathCaseIDs())); len(missing) > 0 {
+	if missing := missingTools(cfg.dockerd, cfg.cases.hasAny(append(datapathCaseIDs(), udpCaseID))); len(missing) > 0 {
 		fmt.Fprintf(os.Stderr, "bench: missing tools: %s (`make bench` installs them)\n", strings.Join(missing, ", "))
 		return 1
 	}
@@ -154,6 +154,9 @@ func (h *harness) bench() error {
 		}
 		cases = h.cfg.cases.filter(h.buildCases(t))
 	}
+	if h.cfg.cases.has(udpCaseID) {
+		cases = append(cases, h.udpUnrelatedCase(t.bpf))
+	}
 	if h.cfg.cases.has(cpCaseID) {
 		cases = append(cases, h.controlPlaneCase(t.bpf))
 	}
@@ -186,11 +189,8 @@ func (h *harness) bench() error {
 // generator, the limits, the Docker and overlay references, bpfnet's
 // instance and (DOCKERD) a dockerd, whose failure is reported, not fatal.
 func (h *harness) setupTopologies(t *topologies) (ddErr, err error) {
-	h.loadgen = filepath.Join(h.s.tmp, "loadgen")
-	build := exec.CommandContext(h.s.ctx, "go", "build", "-o", h.loadgen, "./bench/loadgen")
-	build.Dir, build.Env = h.repo, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./bench/loadgen: %w: %s", err, out)
+	if err := h.buildLoadgen(); err != nil {
+		return nil, err
 	}
 
 	fmt.Fprintln(os.Stderr, "bench: building topologies")
@@ -214,6 +214,21 @@ func (h *harness) setupTopologies(t *topologies) (ddErr, err error) {
 		}
 	}
 	return ddErr, nil
+}
+
+// buildLoadgen builds ./bench/loadgen into the run's temp dir, once.
+func (h *harness) buildLoadgen() error {
+	if h.loadgen != "" {
+		return nil
+	}
+	bin := filepath.Join(h.s.tmp, "loadgen")
+	build := exec.CommandContext(h.s.ctx, "go", "build", "-o", bin, "./bench/loadgen")
+	build.Dir, build.Env = h.repo, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./bench/loadgen: %w: %s", err, out)
+	}
+	h.loadgen = bin
+	return nil
 }
 
 // fitDurations picks the run length: 3 s per run (iperf3: whole seconds),

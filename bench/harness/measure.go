@@ -24,6 +24,7 @@ const (
 	mRR   metric = "rr"   // 1-byte round trips/s on one connection
 	mCRR  metric = "crr"  // new connections/s: connect, 1-byte exchange, close
 	mTput metric = "tput" // iperf3, one stream, Gbit/s
+	mUDP  metric = "udp"  // unconnected 1-byte datagrams/s, both ways counted
 )
 
 func (m metric) unit() string {
@@ -34,6 +35,8 @@ func (m metric) unit() string {
 		return "connections/s"
 	case mTput:
 		return "Gbit/s"
+	case mUDP:
+		return "datagrams/s"
 	}
 	return ""
 }
@@ -89,7 +92,7 @@ func (h *harness) measure(t *target, m metric) (float64, error) {
 		}
 	}
 	switch m {
-	case mRR, mCRR:
+	case mRR, mCRR, mUDP:
 		return h.loadgenRun(t, m)
 	case mTput:
 		return h.iperfRun(t)

@@ -117,7 +117,7 @@ func (c *caseResult) cell(system string, m metric) *cellResult {
 
 // ---- the run ----
 
-var metricOrder = []metric{mRR, mCRR, mTput}
+var metricOrder = []metric{mRR, mCRR, mTput, mUDP}
 
 // plannedRuns counts the measurements cases will make per round.
 func plannedRuns(cases []*benchCase) (rrcrr, tput int) {

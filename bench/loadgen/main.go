@@ -5,6 +5,8 @@
 //	loadgen server -listen ADDR            echo server (TCP)
 //	loadgen rr  -connect ADDR -duration D  1-byte ping-pong on one connection
 //	loadgen crr -connect ADDR -duration D  connect, 1-byte exchange, close, repeat
+//	loadgen udpserver -listen ADDR         echo server (UDP, unconnected)
+//	loadgen udp -connect ADDR -duration D  1-byte datagram ping-pong, unconnected
 //
 // Common flags: -netns PATH enters that network namespace before any socket
 // is made; -cpu N pins every thread of the process to CPU N (the harness pins
@@ -42,7 +44,7 @@ func main() {
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	netnsPath := fs.String("netns", "", "enter the network namespace at `PATH` first")
 	cpu := fs.Int("cpu", -1, "pin all threads to CPU `N` (and GOMAXPROCS=1)")
-	listen := fs.String("listen", ":7000", "server: TCP address to listen on")
+	listen := fs.String("listen", ":7000", "server: address to listen on")
 	connect := fs.String("connect", "", "client: `ADDR` (ip:port) of the server")
 	duration := fs.Duration("duration", 3*time.Second, "client: how long to run")
 	linger0 := fs.Bool("linger0", false, "crr: close with RST (SO_LINGER 0) instead of FIN")
@@ -59,7 +61,9 @@ func main() {
 		switch cmd {
 		case "server":
 			return serve(*listen)
-		case "rr", "crr":
+		case "udpserver":
+			return serveUDP(*listen)
+		case "rr", "crr", "udp":
 			return runClient(cmd, *connect, *duration, *linger0)
 		}
 		usage()
@@ -76,7 +80,7 @@ func main() {
 	fail(err)
 }
 
-// runClient runs the rr or crr client against connect and prints its
+// runClient runs the rr, crr or udp client against connect and prints its
 // result.
 func runClient(cmd, connect string, duration time.Duration, linger0 bool) error {
 	if connect == "" {
@@ -96,9 +100,12 @@ func runClient(cmd, connect string, duration time.Duration, linger0 bool) error 
 		os.Exit(3)
 	})
 	var res result
-	if cmd == "rr" {
+	switch cmd {
+	case "rr":
 		res, err = runRR(sa, duration)
-	} else {
+	case "udp":
+		res, err = runUDP(sa, duration)
+	default:
 		res, err = runCRR(sa, duration, linger0)
 	}
 	if err != nil {
@@ -109,7 +116,7 @@ func runClient(cmd, connect string, duration time.Duration, linger0 bool) error 
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: %s server|rr|crr [flags]; %s CMD -h for flags\n",
+	fmt.Fprintf(os.Stderr, "usage: %s server|udpserver|rr|crr|udp [flags]; %s CMD -h for flags\n",
 		filepath.Base(os.Args[0]), filepath.Base(os.Args[0]))
 	os.Exit(2)
 }

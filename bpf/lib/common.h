@@ -266,12 +266,12 @@ struct udp_rev_key {
 };
 
 /* Value of bpfnet_host_netns (one entry): which network namespace is the
- * instance's host. The kernel tells a socket's namespace cookie only to BPF
- * before 5.14, so the loader has a host socket connect to a probe address
- * and the connect4 program records that socket's cookie. */
+ * instance's host. From 5.14 the loader reads it with SO_NETNS_COOKIE; before,
+ * the kernel tells a namespace's cookie only to BPF, so the loader makes a
+ * socket in the host namespace, stores that socket's cookie (SO_COOKIE) as
+ * probe_cookie and connects it: connect4 records the namespace of that one
+ * socket, whatever other sockets connect to meanwhile. */
 struct host_netns {
-	__u64 cookie;     /* 0 until the probe: the socket programs act nowhere */
-	__u32 probe_ip;
-	__u16 probe_port;
-	__u8 pad[2];
+	__u64 cookie;       /* 0 until learned: the socket programs act nowhere */
+	__u64 probe_cookie; /* the socket whose connect tells it; 0: none */
 };

@@ -22,6 +22,7 @@ type Datapath struct {
 	Ports      map[PortKey]loader.Port
 	Flows      []loader.Flow
 	UplinkIPs  map[int]netip.Addr
+	udpSockets bool
 }
 
 // PortKey is what the datapath's port map is keyed by.
@@ -305,12 +306,19 @@ func (d *Datapath) DetachUplink(ifindex int) error {
 	return nil
 }
 
-func (d *Datapath) SetHostIPs([]netip.Addr) error                   { return nil }
-func (d *Datapath) AttachSockets(string, bool) error                { return nil }
-func (d *Datapath) HostNetnsKnown() (bool, error)                   { return true, nil }
-func (d *Datapath) LearnHostNetns(func(netip.AddrPort) error) error { return nil }
-func (d *Datapath) Fresh() bool                                     { return d.fresh }
-func (d *Datapath) Close()                                          {}
+func (d *Datapath) SetHostIPs([]netip.Addr) error                 { return nil }
+func (d *Datapath) AttachSockets(string, bool) error              { return nil }
+func (d *Datapath) HostNetnsKnown() (bool, error)                 { return true, nil }
+func (d *Datapath) LearnHostNetns(func(func() error) error) error { return nil }
+
+// UDP socket programs: attached or not, as the control plane says.
+func (d *Datapath) UDPSocketsAttached() bool { return d.udpSockets }
+func (d *Datapath) SetUDPSockets(_ string, on bool) error {
+	d.udpSockets = on
+	return nil
+}
+func (d *Datapath) Fresh() bool { return d.fresh }
+func (d *Datapath) Close()      {}
 
 // Remove unpins everything: the maps are gone.
 func (d *Datapath) Remove() error {
