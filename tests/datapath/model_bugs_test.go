@@ -1,6 +1,8 @@
 package datapath
 
 import (
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/bpfnet/bpfnet/bpf"
@@ -44,5 +46,43 @@ func TestEchoReplyWithoutRequestDropped(t *testing.T) {
 			t.Fatalf("the program and the model differ: %s %v", diff, err)
 		}
 		t.Logf("model path: %s", path)
+	}
+}
+
+// TestHostPortRepliesNotHairpinned: a host process whose own port happens
+// to be a published one (bound to it, or drawn from the ephemeral range
+// that -P ports come from too) connects to a container; the container's
+// SYN-ACK goes to that port on a host address. It is a reply for the host
+// stack, not a new connection to the published port: before the fix it
+// was hairpinned into the port's container (the sender itself, or a peer)
+// and the host's connection never completed. A SYN to the same port, the
+// control, still is hairpinned; the model agrees on all of them.
+func TestHostPortRepliesNotHairpinned(t *testing.T) {
+	fx := newFuzzFixture(t)
+	segment := func(dst netip.Addr, dport uint16, flags uint8) []byte {
+		tcp := frames.SetL4Checksum(epA.IP, dst, protoTCP, frames.TCP(80, dport, flags, 1000, 2000, nil))
+		return frames.Ether(gw1MAC, epA.MAC, frames.EtherIPv4, frames.IPv4{Src: epA.IP, Dst: dst, Proto: protoTCP}.Packet(tcp))
+	}
+	for _, c := range []struct {
+		name    string
+		frame   []byte
+		verdict uint32
+	}{
+		{"SYN-ACK to the gateway's port 9090 (published to B)", segment(gw1, peerPort, frames.TCPSYN|frames.TCPACK), verdictOK},
+		{"SYN-ACK to the host's port 8080 (published to A itself)", segment(hostIP, webPort, frames.TCPSYN|frames.TCPACK), verdictOK},
+		{"ACK to the gateway's port 9090", segment(gw1, peerPort, frames.TCPACK), verdictOK},
+		{"control: SYN to the gateway's port 9090", segment(gw1, peerPort, frames.TCPSYN), verdictRedirect},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// Program and model run the frame; they agree, so the
+			// model's verdict is the program's.
+			path, diff, err := checkFromContainer(t, fx, 0, c.frame)
+			if err != nil || diff != "" {
+				t.Fatalf("the program and the model differ: %s %v", diff, err)
+			}
+			if !strings.HasPrefix(path, verdictName(c.verdict)) {
+				t.Errorf("went %q, want %s", path, verdictName(c.verdict))
+			}
+		})
 	}
 }

@@ -240,7 +240,20 @@ func (m *containerModel) hairpin(o *outcome, p l4) *outcome {
 		}
 		return o.passed(slot, dirFrom)
 	}
+	// A TCP segment other than a SYN joins a hairpin flow only if the
+	// flow's reply entry exists: else it is the reply of a connection a
+	// host process made from a port that happens to be published.
+	joins := func(replySrc, replyDst netip.AddrPort, kind bpf.CtKind) bool {
+		if p.proto != protoTCP || p.tcpFlags&(frames.TCPSYN|frames.TCPACK) == frames.TCPSYN {
+			return true
+		}
+		e, ok := m.w.peek(p.proto, replySrc, replyDst)
+		return ok && e.kind == kind
+	}
 	if t.Addr() == m.ep.IP {
+		if !joins(t, ap(m.ep.Gateway, p.sport), hairpinSelf) {
+			return o.passed(slot, dirFrom)
+		}
 		// Its replies come to the gateway's address.
 		m.w.keep(p, t, ap(m.ep.Gateway, p.sport), hairpinSelf, p.dstAP(), 0)
 		if !o.nat(p, true, ap(m.ep.Gateway, p.sport)) {
@@ -250,6 +263,9 @@ func (m *containerModel) hairpin(o *outcome, p l4) *outcome {
 		o.nat(p, false, t)
 		setMAC(o.out, 0, m.ep.MAC)
 		return o.count(slot, dirFrom).count(slot, dirTo).redirected()
+	}
+	if !joins(t, p.srcAP(), dnatReply) {
+		return o.passed(slot, dirFrom)
 	}
 	peer := m.w.endpoint(t.Addr())
 	if peer == nil {

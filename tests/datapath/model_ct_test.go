@@ -46,6 +46,16 @@ func (w *world) remove(proto uint8, src, dst netip.AddrPort, unconfirmed bool) {
 	}
 }
 
+// peek is the live entry of a tuple in either table, untouched (ct_peek).
+func (w *world) peek(proto uint8, src, dst netip.AddrPort) (ctFlow, bool) {
+	for _, unconfirmed := range []bool{false, true} {
+		if i := w.entry(proto, src, dst, unconfirmed); i >= 0 && w.ct[i].life != 0 {
+			return w.ct[i], true
+		}
+	}
+	return ctFlow{}, false
+}
+
 // touch refreshes the live entry at i for packet p.
 func (w *world) touch(i int, p l4) {
 	if p.tcpFlags&(frames.TCPFIN|frames.TCPRST) != 0 {
