@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfnet/bpfnet/bpf"
+	"github.com/bpfnet/bpfnet/kernel"
 )
 
 // sockHook is a socket program and the cgroup hook it runs on.
@@ -175,7 +175,7 @@ func (d *Datapath) LearnHostNetns(inHost func(func() error) error) error {
 		return err
 	}
 	defer unix.Close(fd)
-	cookie, err := getsockoptUint64(fd, unix.SO_NETNS_COOKIE)
+	cookie, err := kernel.SockoptUint64(fd, unix.SO_NETNS_COOKIE)
 	if errors.Is(err, unix.ENOPROTOOPT) {
 		return d.LearnHostNetnsByProbe(inHost)
 	}
@@ -200,7 +200,7 @@ func (d *Datapath) LearnHostNetnsByProbe(inHost func(func() error) error) error 
 		return err
 	}
 	defer unix.Close(fd)
-	sock, err := getsockoptUint64(fd, unix.SO_COOKIE)
+	sock, err := kernel.SockoptUint64(fd, unix.SO_COOKIE)
 	if err != nil {
 		return fmt.Errorf("read the probe socket's cookie: %w", err)
 	}
@@ -230,17 +230,4 @@ func hostSocket(inHost func(func() error) error) (int, error) {
 		return -1, fmt.Errorf("make a socket in the host namespace: %w", err)
 	}
 	return fd, nil
-}
-
-// getsockoptUint64 reads a 64-bit socket option (SO_COOKIE,
-// SO_NETNS_COOKIE), which x/sys/unix has no call for.
-func getsockoptUint64(fd, opt int) (uint64, error) {
-	var v uint64
-	size := uint32(unsafe.Sizeof(v))
-	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, uintptr(opt),
-		uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&size)), 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return v, nil
 }

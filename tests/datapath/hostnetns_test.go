@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netns"
@@ -98,7 +97,7 @@ func netnsCookie(t *testing.T, ns netns.NsHandle) uint64 {
 			return err
 		}
 		defer unix.Close(fd)
-		cookie, err = getsockoptUint64(fd, unix.SO_NETNS_COOKIE)
+		cookie, err = kernel.SockoptUint64(fd, unix.SO_NETNS_COOKIE)
 		return err
 	})
 	if errors.Is(err, unix.ENOPROTOOPT) {
@@ -115,19 +114,6 @@ func netnsCookie(t *testing.T, ns netns.NsHandle) uint64 {
 		t.Fatalf("read a namespace cookie: %v", err)
 	}
 	return cookie
-}
-
-// getsockoptUint64 reads a 64-bit socket option, which x/sys/unix has no
-// call for.
-func getsockoptUint64(fd, opt int) (uint64, error) {
-	var v uint64
-	size := uint32(unsafe.Sizeof(v))
-	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, uintptr(opt),
-		uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&size)), 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return v, nil
 }
 
 // udpConnect connects a UDP socket of the calling thread's namespace to
