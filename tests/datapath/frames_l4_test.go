@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/bpfnet/bpfnet/tests/testutil/frames"
 )
 
 const (
@@ -91,27 +93,17 @@ func (p packet) acks(r packet) packet {
 	return p
 }
 
-// tcpSegment is a TCP header of 20 bytes and payload, checksum zero.
+// tcpSegment is a TCP header of 20 bytes and payload, checksum zero,
+// with the tests' sequence number (and acknowledgment, with ACK set).
 func tcpSegment(srcPort, dstPort uint16, flags uint8, payload []byte) []byte {
-	b := make([]byte, tcpLen, tcpLen+len(payload))
-	binary.BigEndian.PutUint16(b[0:2], srcPort)
-	binary.BigEndian.PutUint16(b[2:4], dstPort)
-	binary.BigEndian.PutUint32(b[4:8], tcpSeq)
+	var ack uint32
 	if flags&tcpACK != 0 {
-		binary.BigEndian.PutUint32(b[8:12], 0x0a0b0c0d)
+		ack = 0x0a0b0c0d
 	}
-	b[12] = 5 << 4 // data offset: 5 words
-	b[13] = flags
-	binary.BigEndian.PutUint16(b[14:16], 64240) // window
-	return append(b, payload...)
+	return frames.TCP(srcPort, dstPort, flags, tcpSeq, ack, payload)
 }
 
-func l4ChecksumOff(proto uint8) int {
-	if proto == protoTCP {
-		return 16
-	}
-	return 6
-}
+func l4ChecksumOff(proto uint8) int { return frames.L4ChecksumOffset(proto) }
 
 // l4Checksum is the TCP or UDP checksum of seg (its checksum field zero)
 // between src and dst, pseudo-header included. UDP sends a computed 0 as
