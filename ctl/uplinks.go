@@ -41,9 +41,8 @@ func (in *Instance) syncHost() error {
 		if err != nil {
 			return fmt.Errorf("bring up lo of the host namespace: %w", err)
 		}
-		// Uplinks are the devices with an IPv4 address: one dump of the
-		// addresses finds them, however many container veths (which
-		// carry none) the host has.
+		// Uplinks are the devices with an IPv4 address, found without
+		// visiting the container veths (which carry none).
 		addrs, err := kernel.AddrsByLink()
 		if err != nil {
 			return fmt.Errorf("list host addresses: %w", err)
@@ -51,13 +50,8 @@ func (in *Instance) syncHost() error {
 		own := in.hostDevices()
 		seen := map[int]bool{}
 		for index, as := range addrs {
-			first, _ := netip.AddrFromSlice(as[0].IP)
-			first = first.Unmap()
-			for _, a := range as {
-				if ip, ok := netip.AddrFromSlice(a.IP); ok {
-					hostIPs = append(hostIPs, ip.Unmap())
-				}
-			}
+			first := as[0]
+			hostIPs = append(hostIPs, as...)
 			l, err := netlink.LinkByIndex(index)
 			if err != nil {
 				continue // gone since the dump

@@ -32,20 +32,6 @@ func AddrList(l netlink.Link) ([]netlink.Addr, error) {
 	return RetryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
 }
 
-// AddrsByLink is every IPv4 address of the namespace, by link index, in
-// one dump rather than one per link.
-func AddrsByLink() (map[int][]netlink.Addr, error) {
-	all, err := AddrList(nil)
-	if err != nil {
-		return nil, err
-	}
-	by := map[int][]netlink.Addr{}
-	for _, a := range all {
-		by[a.LinkIndex] = append(by[a.LinkIndex], a)
-	}
-	return by, nil
-}
-
 // MainRoutes is the IPv4 main routing table.
 func MainRoutes() ([]netlink.Route, error) {
 	return RetryDump(func() ([]netlink.Route, error) {
