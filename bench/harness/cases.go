@@ -152,7 +152,7 @@ func (h *harness) buildCases(t *topologies) []*benchCase {
 				return nil
 			}
 			times, err := b.timePublish(h.cfg.publishReps)
-			for _, method := range []string{pubCLI, pubInProc, pubStartup} {
+			for _, method := range []string{pubCLI, pubInProc, pubStartup, pubSyncFloor} {
 				pr := publishResult{System: "bpfnet", Method: method, MS: times[method], Stats: summarize(times[method]), Status: "ok"}
 				if err != nil {
 					pr.Status = err.Error()
