@@ -137,11 +137,11 @@ func (in *Instance) syncUDPSockets() error {
 // cgroup2Root finds the cgroup v2 hierarchy, mounting one under the
 // instance's root on hosts that only mount v1 hierarchies.
 func (in *Instance) cgroup2Root() (string, error) {
-	mounted, err := kernel.Cgroup2Mount()
+	dir := filepath.Join(in.opts.Root, "cgroup2")
+	mounted, err := kernel.Cgroup2Mount(dir)
 	if err != nil || mounted != "" {
 		return mounted, err
 	}
-	dir := filepath.Join(in.opts.Root, "cgroup2")
 	return dir, kernel.MountCgroup2(dir)
 }
 

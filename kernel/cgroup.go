@@ -10,11 +10,11 @@ import (
 )
 
 // Cgroup2Mount is where the cgroup v2 hierarchy is mounted ("" when it is
-// not). The usual places are asked first: /proc/self/mounts lists every
-// container's namespace mount too, and reading it costs milliseconds
-// with thousands of them.
-func Cgroup2Mount() (string, error) {
-	for _, dir := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+// not). The usual places, then the callers' own (likely), are asked
+// first: /proc/self/mounts lists every container's namespace mount too,
+// and reading it costs milliseconds with thousands of them.
+func Cgroup2Mount(likely ...string) (string, error) {
+	for _, dir := range append([]string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}, likely...) {
 		var st unix.Statfs_t
 		if unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
 			return dir, nil
