@@ -111,11 +111,8 @@ static __always_inline int to_peer(struct __sk_buff *skb, const struct endpoint_
 /* hairpin_self sends a container's flow to its own published port back
  * into it, from the gateway's address: a packet from its own address would
  * be a martian to it. The reply comes back through hairpin_reply. */
-static __always_inline int hairpin_self(struct __sk_buff *skb, const struct flow *f, const struct port_target *t,
-					const struct ct_key *reply)
+static __always_inline int hairpin_self(struct __sk_buff *skb, const struct flow *f, const struct port_target *t)
 {
-	if (ct_keep(reply, f, bpf_ktime_get_ns(), CT_HAIRPIN_SELF, f->key.daddr, f->key.dport, 0))
-		return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
 	if (nat_rewrite(skb, f, 1, config.gateway_ip, f->key.sport) || nat_rewrite(skb, f, 0, config.ip, t->port) ||
 	    set_dst_mac(skb, (const __u8 *)config.mac))
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
@@ -135,18 +132,20 @@ static __always_inline int hairpin_reply(struct __sk_buff *skb, const struct flo
 	return bpf_redirect_peer(skb->ifindex, 0);
 }
 
-/* hairpin_joins: a packet to a published port either starts a flow (any
- * but a TCP segment other than a SYN) or belongs to one that reply, the
- * flow's reply tuple, holds as kind. Anything else is no hairpin: a
- * host process whose own port happens to be a published one gets its
- * replies from containers through the host stack. */
-static __always_inline int hairpin_joins(const struct flow *f, const struct ct_key *reply, enum ct_kind kind)
+/* hairpin_keep keeps the entry of reply, the reply tuple of a flow to a
+ * published port, as kind. A TCP segment other than a SYN starts no flow:
+ * with no entry it is no hairpin but the reply to a host process whose
+ * own port happens to be a published one, which the host stack gets.
+ * 0: kept; 1: the host's; -1: no entry could be made. */
+static __always_inline int hairpin_keep(const struct flow *f, const struct ct_key *reply, enum ct_kind kind)
 {
-	struct ct_entry e;
+	__u64 now = bpf_ktime_get_ns();
 
-	if (f->key.proto != IPPROTO_TCP || (f->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+	if (ct_refresh(reply, f, now, kind, f->key.daddr, f->key.dport, 0))
+		return 0;
+	if (f->key.proto == IPPROTO_TCP && (f->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN)
 		return 1;
-	return ct_peek(reply, &e) && e.kind == kind;
+	return ct_create(reply, f, now, kind, f->key.daddr, f->key.dport, 0) ? -1 : 0;
 }
 
 /* hairpin sends a flow to a published port of this host (on any of its
@@ -156,8 +155,8 @@ static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
 	struct endpoint_info *peer;
 	struct port_target *t;
 	struct ct_key reply;
-
 	struct ct_entry e;
+	int kept;
 
 	if (publishes_ports() && ct_established(&f->key, f, bpf_ktime_get_ns(), &e) && e.kind == CT_HAIRPIN_SELF)
 		return hairpin_reply(skb, f, &e);
@@ -174,20 +173,24 @@ static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
 			.saddr = config.ip, .daddr = config.gateway_ip,
 			.sport = t->port, .dport = f->key.sport, .proto = f->key.proto,
 		};
-		if (!hairpin_joins(f, &reply, CT_HAIRPIN_SELF))
+		kept = hairpin_keep(f, &reply, CT_HAIRPIN_SELF);
+		if (kept > 0)
 			goto host;
-		return hairpin_self(skb, f, t, &reply);
+		if (kept < 0)
+			return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
+		return hairpin_self(skb, f, t);
 	}
+	peer = bpf_map_lookup_elem(&bpfnet_endpoints, &t->ip);
+	if (!peer)
+		return drop(config.slot, DROP_NOT_PUBLISHED, DIR_FROM_CONTAINER);
 	reply = (struct ct_key){
 		.saddr = t->ip, .daddr = f->key.saddr,
 		.sport = t->port, .dport = f->key.sport, .proto = f->key.proto,
 	};
-	if (!hairpin_joins(f, &reply, CT_DNAT_REPLY))
+	kept = hairpin_keep(f, &reply, CT_DNAT_REPLY);
+	if (kept > 0)
 		goto host;
-	peer = bpf_map_lookup_elem(&bpfnet_endpoints, &t->ip);
-	if (!peer)
-		return drop(config.slot, DROP_NOT_PUBLISHED, DIR_FROM_CONTAINER);
-	if (ct_keep(&reply, f, bpf_ktime_get_ns(), CT_DNAT_REPLY, f->key.daddr, f->key.dport, 0))
+	if (kept < 0)
 		return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
 	if (nat_rewrite(skb, f, 0, t->ip, t->port) || set_dst_mac(skb, peer->mac))
 		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);

@@ -292,13 +292,14 @@ static __always_inline int ct_says(const struct ct_entry *e, enum ct_kind kind, 
 	return e->kind == kind && e->nat_addr == nat_addr && e->nat_port == nat_port;
 }
 
-/* ct_keep is for the originator's packets of a flow whose entry key says
- * kind and nat_addr:nat_port: an entry that does is refreshed in place
- * (one lookup when established), one that says otherwise is stale and
- * the flow starts over, unconfirmed. Writing the entry again for every
- * packet would take a lock each time and forget that the flow closes. */
-static __always_inline int ct_keep(const struct ct_key *key, const struct flow *f, __u64 now,
-				   enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex)
+/* ct_refresh is for the originator's packets of a flow whose entry key
+ * says kind and nat_addr:nat_port: an entry that does is refreshed in
+ * place (one lookup when established) and it returns 1; one that says
+ * otherwise is stale and deleted, and it returns 0, as when there is none.
+ * Writing the entry again for every packet would take a lock each time and
+ * forget that the flow closes. */
+static __always_inline int ct_refresh(const struct ct_key *key, const struct flow *f, __u64 now,
+				      enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex)
 {
 	struct ct_entry *e = bpf_map_lookup_elem(&bpfnet_ct, key);
 	struct ct_new_entry *h;
@@ -308,14 +309,23 @@ static __always_inline int ct_keep(const struct ct_key *key, const struct flow *
 			ct_touch(e, f, now, 1);
 			if (e->ifindex != ifindex)
 				e->ifindex = ifindex;
-			return 0;
+			return 1;
 		}
 		bpf_map_delete_elem(&bpfnet_ct, key);
 	}
 	h = bpf_map_lookup_elem(&bpfnet_ct_new, key);
 	if (h && h->e.expires >= now && ct_says(&h->e, kind, nat_addr, nat_port)) {
 		ct_new_packet(key, f, now, 1);
-		return 0;
+		return 1;
 	}
+	return 0;
+}
+
+/* ct_keep is ct_refresh, starting the flow over when it finds no entry. */
+static __always_inline int ct_keep(const struct ct_key *key, const struct flow *f, __u64 now,
+				   enum ct_kind kind, __u32 nat_addr, __u16 nat_port, __u32 ifindex)
+{
+	if (ct_refresh(key, f, now, kind, nat_addr, nat_port, ifindex))
+		return 0;
 	return ct_create(key, f, now, kind, nat_addr, nat_port, ifindex);
 }

@@ -240,22 +240,24 @@ func (m *containerModel) hairpin(o *outcome, p l4) *outcome {
 		}
 		return o.passed(slot, dirFrom)
 	}
-	// A TCP segment other than a SYN joins a hairpin flow only if the
-	// flow's reply entry exists: else it is the reply of a connection a
+	// The flow's reply entry is kept; a TCP segment other than a SYN
+	// starts no flow: with no entry it is the reply of a connection a
 	// host process made from a port that happens to be published.
-	joins := func(replySrc, replyDst netip.AddrPort, kind bpf.CtKind) bool {
-		if p.proto != protoTCP || p.tcpFlags&(frames.TCPSYN|frames.TCPACK) == frames.TCPSYN {
+	keeps := func(replySrc, replyDst netip.AddrPort, kind bpf.CtKind) bool {
+		if m.w.refresh(p, replySrc, replyDst, kind, p.dstAP(), 0) {
 			return true
 		}
-		e, ok := m.w.peek(p.proto, replySrc, replyDst)
-		return ok && e.kind == kind
+		if p.proto == protoTCP && p.tcpFlags&(frames.TCPSYN|frames.TCPACK) != frames.TCPSYN {
+			return false
+		}
+		m.w.create(p, replySrc, replyDst, kind, p.dstAP(), 0)
+		return true
 	}
 	if t.Addr() == m.ep.IP {
-		if !joins(t, ap(m.ep.Gateway, p.sport), hairpinSelf) {
+		// Its replies come to the gateway's address.
+		if !keeps(t, ap(m.ep.Gateway, p.sport), hairpinSelf) {
 			return o.passed(slot, dirFrom)
 		}
-		// Its replies come to the gateway's address.
-		m.w.keep(p, t, ap(m.ep.Gateway, p.sport), hairpinSelf, p.dstAP(), 0)
 		if !o.nat(p, true, ap(m.ep.Gateway, p.sport)) {
 			return o.dropped(slot, dropMalformed, dirFrom)
 		}
@@ -264,14 +266,13 @@ func (m *containerModel) hairpin(o *outcome, p l4) *outcome {
 		setMAC(o.out, 0, m.ep.MAC)
 		return o.count(slot, dirFrom).count(slot, dirTo).redirected()
 	}
-	if !joins(t, p.srcAP(), dnatReply) {
-		return o.passed(slot, dirFrom)
-	}
 	peer := m.w.endpoint(t.Addr())
 	if peer == nil {
 		return o.dropped(slot, dropNotPublished, dirFrom)
 	}
-	m.w.keep(p, t, p.srcAP(), dnatReply, p.dstAP(), 0)
+	if !keeps(t, p.srcAP(), dnatReply) {
+		return o.passed(slot, dirFrom)
+	}
 	if !o.nat(p, false, t) {
 		return o.dropped(slot, dropMalformed, dirFrom)
 	}

@@ -46,16 +46,6 @@ func (w *world) remove(proto uint8, src, dst netip.AddrPort, unconfirmed bool) {
 	}
 }
 
-// peek is the live entry of a tuple in either table, untouched (ct_peek).
-func (w *world) peek(proto uint8, src, dst netip.AddrPort) (ctFlow, bool) {
-	for _, unconfirmed := range []bool{false, true} {
-		if i := w.entry(proto, src, dst, unconfirmed); i >= 0 && w.ct[i].life != 0 {
-			return w.ct[i], true
-		}
-	}
-	return ctFlow{}, false
-}
-
 // touch refreshes the live entry at i for packet p.
 func (w *world) touch(i int, p l4) {
 	if p.tcpFlags&(frames.TCPFIN|frames.TCPRST) != 0 {
@@ -168,24 +158,31 @@ func (w *world) create(p l4, src, dst netip.AddrPort, kind bpf.CtKind, nat netip
 		closing: p.tcpFlags&(frames.TCPFIN|frames.TCPRST) != 0, unconfirmed: true})
 }
 
-// keep is for the originator's packet p of a flow whose reply entry,
+// refresh is for the originator's packet p of a flow whose reply entry,
 // under src -> dst, says kind and nat: an entry that says so is
-// refreshed, one that says otherwise is stale and the flow starts over.
-func (w *world) keep(p l4, src, dst netip.AddrPort, kind bpf.CtKind, nat netip.AddrPort, ifindex uint32) {
+// refreshed (true), one that says otherwise is stale and goes.
+func (w *world) refresh(p l4, src, dst netip.AddrPort, kind bpf.CtKind, nat netip.AddrPort, ifindex uint32) bool {
 	says := func(c ctFlow) bool { return c.kind == kind && c.nat == nat }
 	if i := w.entry(p.proto, src, dst, false); i >= 0 && w.ct[i].life > 0 {
 		if says(w.ct[i]) {
 			w.touch(i, p)
 			w.ct[i].ifindex = ifindex
-			return
+			return true
 		}
 		w.remove(p.proto, src, dst, false)
 	}
 	if i := w.entry(p.proto, src, dst, true); i >= 0 && w.ct[i].life > 0 && says(w.ct[i]) {
 		w.newPacket(i, p, true)
-		return
+		return true
 	}
-	w.create(p, src, dst, kind, nat, ifindex)
+	return false
+}
+
+// keep is refresh, the flow starting over when there is no entry.
+func (w *world) keep(p l4, src, dst netip.AddrPort, kind bpf.CtKind, nat netip.AddrPort, ifindex uint32) {
+	if !w.refresh(p, src, dst, kind, nat, ifindex) {
+		w.create(p, src, dst, kind, nat, ifindex)
+	}
 }
 
 // inUse: a live entry in either table holds the tuple.
