@@ -6,6 +6,9 @@ cd "$(dirname "$0")"
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates network namespaces)" >&2; exit 1; }
 
 go build -o bin/bpfnet ./cmd/bpfnet
+# The demo's own ping: iputils-ping is not on a fresh machine.
+go build -o bin/ping ./demo/ping
+ping=bin/ping
 host=bpfnet-demo-$$
 export BPFNET_ROOT=$(mktemp -d /tmp/bpfnet-demo.XXXXXX) BPFNET_HOST_NETNS=/run/netns/$host
 cleanup() {
@@ -27,7 +30,7 @@ say bin/bpfnet container create loner --network isolated
 say bin/bpfnet container ls
 web=$(bin/bpfnet container inspect web | sed -n 's/.*"IPAddress": "\(.*\)".*/\1/p')
 loner=$(bin/bpfnet container inspect loner | sed -n 's/.*"IPAddress": "\(.*\)".*/\1/p')
-say bin/bpfnet exec client -- ping -c 3 -i 0.2 "$web"
-try bin/bpfnet exec client -- ping -c 2 -i 0.2 -W 1 "$loner"
+say bin/bpfnet exec client -- "$ping" -c 3 -i 0.2 "$web"
+try bin/bpfnet exec client -- "$ping" -c 2 -i 0.2 -W 1 "$loner"
 say bin/bpfnet stats
 say bin/bpfnet network inspect isolated
