@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates network namespaces)" >&2; exit 1; }
 
-go build -o bin/bpfnet ./cmd/bpfnet
+CGO_ENABLED=0 go build -o bin/bpfnet ./cmd/bpfnet
 # The demo's own ping: iputils-ping is not on a fresh machine.
-go build -o bin/ping ./demo/ping
-ping=bin/ping
+CGO_ENABLED=0 go build -o bin/demo-ping ./demo/ping
+ping=bin/demo-ping
 host=bpfnet-demo-$$
 export BPFNET_ROOT=$(mktemp -d /tmp/bpfnet-demo.XXXXXX) BPFNET_HOST_NETNS=/run/netns/$host
 cleanup() {
