@@ -67,6 +67,17 @@ func (in *Instance) Network(ref string) (*Network, error) {
 	return nil, notFound(fmt.Sprintf("network %s not found", ref))
 }
 
+// networkNamed is the network called name, or nil: a new name is compared
+// with names only, never taken for an ID prefix (Docker's rule).
+func (in *Instance) networkNamed(name string) *Network {
+	for _, n := range in.state.Networks {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
 func (in *Instance) subnets() []netip.Prefix {
 	var out []netip.Prefix
 	for _, n := range in.state.Networks {
@@ -109,7 +120,7 @@ func (in *Instance) CreateNetwork(spec NetworkSpec) (*Network, error) {
 	if err := checkNetworkName(spec.Name); err != nil {
 		return nil, err
 	}
-	if _, err := in.Network(spec.Name); err == nil {
+	if in.networkNamed(spec.Name) != nil {
 		return nil, fmt.Errorf("network with name %s already exists", spec.Name)
 	}
 	settings, err := d.Settings(spec.Options)
@@ -285,7 +296,7 @@ func (in *Instance) PruneNetworks() ([]string, error) {
 // bridge takes 172.17.0.0/16 unless the host routes it (docker0), then the
 // next free default pool.
 func (in *Instance) ensurePredefined() error {
-	if _, err := in.Network(NetworkBridge); err == nil {
+	if in.networkNamed(NetworkBridge) != nil {
 		return nil
 	}
 	cfg, err := in.networkIPAM(NetworkSpec{})

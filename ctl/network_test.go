@@ -48,3 +48,37 @@ func TestNetworkRemoveRefusedWithEndpoints(t *testing.T) {
 	})
 	f.mustBeClean()
 }
+
+// A new network's name is compared with names only: a name that is a
+// prefix of an existing network's ID is free (Docker's rule), and lookups
+// still take the prefix.
+func TestNetworkNameThatPrefixesAnID(t *testing.T) {
+	f := newFixture(t)
+	var first *ctl.Network
+	f.do(func(in *ctl.Instance) (err error) {
+		first, err = in.CreateNetwork(ctl.NetworkSpec{Name: "first", Subnet: "10.10.0.0/24"})
+		return err
+	})
+	prefix := first.ID[:1]
+	f.do(func(in *ctl.Instance) error {
+		_, err := in.CreateNetwork(ctl.NetworkSpec{Name: prefix, Subnet: "10.11.0.0/24"})
+		return err
+	})
+	f.read(func(in *ctl.Instance) error {
+		if n, err := in.Network(prefix); err != nil || n.Name != prefix {
+			t.Errorf("lookup of %q: %v, %v; want the network named %q (a name before an ID prefix)", prefix, n, err, prefix)
+		}
+		if n, err := in.Network(first.ID[:12]); err != nil || n.ID != first.ID {
+			t.Errorf("lookup of an ID prefix: %v, %v", n, err)
+		}
+		return nil
+	})
+	err := f.run(func(in *ctl.Instance) error {
+		_, err := in.CreateNetwork(ctl.NetworkSpec{Name: prefix, Subnet: "10.12.0.0/24"})
+		return err
+	})
+	if err == nil || err.Error() != "network with name "+prefix+" already exists" {
+		t.Fatalf("a second network named %q: %v", prefix, err)
+	}
+	f.mustBeClean()
+}
