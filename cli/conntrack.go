@@ -18,12 +18,16 @@ func conntrackCommand(g *globals) *cobra.Command {
 		Short: "List tracked flows",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := tableOrJSON(format)
+			if err != nil {
+				return err
+			}
 			return g.read(func(in *ctl.Instance) error {
 				flows, err := in.Conntrack()
 				if err != nil {
 					return err
 				}
-				if format == "json" {
+				if asJSON {
 					views := make([]flowView, 0, len(flows))
 					for _, f := range flows {
 						views = append(views, flowView{Proto: f.Proto, Src: f.Src, Dst: f.Dst, Kind: f.Kind, NAT: f.NAT,

@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -51,59 +48,51 @@ func containerCreate(g *globals) *cobra.Command {
 
 func containerLs(g *globals) *cobra.Command {
 	var quiet bool
-	var format string
+	var formatFlag string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list", "ps"},
 		Short:   "List containers",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := parseFormat(formatFlag, containerRow{})
+			if err != nil {
+				return err
+			}
 			return g.read(func(in *ctl.Instance) error {
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 3, ' ', 0)
-				if !quiet && format != "json" {
-					fmt.Fprintln(tw, "CONTAINER ID\tNAMES\tNETWORKS\tIP ADDRESSES")
-				}
 				all, err := in.Containers()
 				if err != nil {
 					return err
 				}
+				rows := make([]containerRow, 0, len(all))
 				for _, c := range all {
-					nets, ips := []string{}, []string{}
-					if c.Mode != "" {
-						nets = append(nets, c.Mode)
+					row, err := newContainerRow(in, c)
+					if err != nil {
+						return err
 					}
-					for _, ep := range c.Endpoints {
-						nets = append(nets, in.NetworkByID(ep.NetworkID).Name)
-						ips = append(ips, ep.IP.String())
-					}
-					switch {
-					case quiet:
-						fmt.Fprintln(tw, c.ID[:12])
-					case format == "json":
-						line, _ := json.Marshal(map[string]string{"ID": c.ID[:12], "Names": c.Name,
-							"Networks": strings.Join(nets, ","), "IPAddresses": strings.Join(ips, ",")})
-						fmt.Fprintf(tw, "%s\n", escapeJSONControls(line))
-					default:
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID[:12], shown(c.Name), shown(strings.Join(nets, ",")), strings.Join(ips, ","))
-					}
+					rows = append(rows, row)
 				}
-				return tw.Flush()
+				return writeRows(cmd.OutOrStdout(), out, quiet, rows, containerHeaders, func(r containerRow) string { return r.ID },
+					"CONTAINER ID\tNAMES\tNETWORKS\tIP ADDRESSES\tPORTS", func(r containerRow) string {
+						return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.ID, shown(r.Names), shown(r.Networks), r.IPAddresses, r.Ports)
+					})
 			})
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display container IDs")
-	cmd.Flags().StringVar(&format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&formatFlag, "format", "", formatUsage)
 	return cmd
 }
 
 func containerInspect(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var formatFlag string
+	cmd := &cobra.Command{
 		Use:   "inspect CONTAINER [CONTAINER...]",
 		Short: "Display detailed information on one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.read(func(in *ctl.Instance) error {
-				return inspectEach(cmd, args, func(ref string) (containerView, error) {
+				return inspectEach(cmd, formatFlag, args, func(ref string) (containerView, error) {
 					c, err := in.Container(ref)
 					if err != nil {
 						return containerView{}, err
@@ -113,6 +102,8 @@ func containerInspect(g *globals) *cobra.Command {
 			})
 		},
 	}
+	inspectFormatFlag(cmd, &formatFlag)
+	return cmd
 }
 
 func containerRm(g *globals) *cobra.Command {

@@ -2,11 +2,9 @@ package cli
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -103,7 +101,7 @@ func (f networkFilter) match(n *ctl.Network) bool {
 
 func networkLs(g *globals) *cobra.Command {
 	var filters []string
-	var format string
+	var formatFlag string
 	var quiet, noTrunc bool
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
@@ -115,64 +113,40 @@ func networkLs(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if format != "" && format != "json" && format != "table" {
-				return fmt.Errorf("unsupported --format %q: use json or table", format)
+			out, err := parseFormat(formatFlag, networkRow{})
+			if err != nil {
+				return err
 			}
 			return g.read(func(in *ctl.Instance) error {
-				out := cmd.OutOrStdout()
-				tw := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
-				if !quiet && format != "json" {
-					fmt.Fprintln(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE")
-				}
+				var rows []networkRow
 				for _, n := range in.Networks() {
-					if !f.match(n) {
-						continue
-					}
-					id := n.ID
-					if !noTrunc {
-						id = id[:12]
-					}
-					switch {
-					case quiet:
-						fmt.Fprintln(tw, id)
-					case format == "json":
-						line, _ := json.Marshal(map[string]string{
-							"ID": id, "Name": n.Name, "Driver": n.Driver, "Scope": "local",
-							"IPv6": "false", "Internal": fmt.Sprint(n.Internal), "Labels": joinLabels(n.Labels),
-							"CreatedAt": n.Created.Format("2006-01-02 15:04:05.999999999 -0700 MST"),
-						})
-						fmt.Fprintf(tw, "%s\n", escapeJSONControls(line))
-					default:
-						fmt.Fprintf(tw, "%s\t%s\t%s\tlocal\n", id, shown(n.Name), shown(n.Driver))
+					if f.match(n) {
+						rows = append(rows, newNetworkRow(n, noTrunc))
 					}
 				}
-				return tw.Flush()
+				return writeRows(cmd.OutOrStdout(), out, quiet, rows, networkHeaders, func(r networkRow) string { return r.ID },
+					"NETWORK ID\tNAME\tDRIVER\tSCOPE", func(r networkRow) string {
+						return fmt.Sprintf("%s\t%s\t%s\t%s", r.ID, shown(r.Name), shown(r.Driver), r.Scope)
+					})
 			})
 		},
 	}
 	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output (name=, driver=, label=, id=, type=custom|builtin)")
-	cmd.Flags().StringVar(&format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&formatFlag, "format", "", formatUsage)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display network IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate the output")
 	return cmd
 }
 
-func joinLabels(m map[string]string) string {
-	var parts []string
-	for k, v := range m {
-		parts = append(parts, k+"="+v)
-	}
-	return strings.Join(parts, ",")
-}
-
 func networkInspect(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var formatFlag string
+	cmd := &cobra.Command{
 		Use:   "inspect NETWORK [NETWORK...]",
 		Short: "Display detailed information on one or more networks",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.read(func(in *ctl.Instance) error {
-				return inspectEach(cmd, args, func(ref string) (networkView, error) {
+				return inspectEach(cmd, formatFlag, args, func(ref string) (networkView, error) {
 					n, err := in.Network(ref)
 					if err != nil {
 						return networkView{}, err
@@ -182,6 +156,8 @@ func networkInspect(g *globals) *cobra.Command {
 			})
 		},
 	}
+	inspectFormatFlag(cmd, &formatFlag)
+	return cmd
 }
 
 // eachRef runs fn for every argument, prints the ones that worked and

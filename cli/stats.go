@@ -11,17 +11,28 @@ import (
 )
 
 func statsCommand(g *globals) *cobra.Command {
-	var format string
+	var formatFlag string
 	cmd := &cobra.Command{
 		Use:   "stats [CONTAINER...]",
 		Short: "Show packets, bytes and drops by reason per endpoint",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := parseFormat(formatFlag, statsRow{})
+			if err != nil {
+				return err
+			}
 			return g.read(func(in *ctl.Instance) error {
 				counters, err := in.Counters(args...)
 				if err != nil {
 					return err
 				}
-				if format == "json" {
+				if out.custom() {
+					rows := make([]any, 0, len(counters))
+					for _, c := range counters {
+						rows = append(rows, newStatsRow(c))
+					}
+					return out.write(cmd.OutOrStdout(), rows, statsHeaders)
+				}
+				if out.json {
 					views := make([]endpointStatsView, 0, len(counters))
 					for _, c := range counters {
 						views = append(views, viewEndpointStats(c))
@@ -62,7 +73,7 @@ func statsCommand(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&formatFlag, "format", "", formatUsage)
 	return cmd
 }
 
@@ -89,12 +100,16 @@ func systemStats(g *globals) *cobra.Command {
 		Short: "Show the instance's counters: connection tracking pressure and drops no endpoint owns",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := tableOrJSON(format)
+			if err != nil {
+				return err
+			}
 			return g.read(func(in *ctl.Instance) error {
 				totals, err := in.InstanceCounters()
 				if err != nil {
 					return err
 				}
-				if format == "json" {
+				if asJSON {
 					return writeJSON(cmd.OutOrStdout(), viewInstanceStats(totals))
 				}
 				return writeInstanceTable(cmd.OutOrStdout(), totals)

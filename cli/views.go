@@ -156,8 +156,14 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // inspectEach prints, as Docker's inspect does, a JSON array of the objects
-// found and then fails for the references that were not.
-func inspectEach[V any](cmd *cobra.Command, refs []string, view func(string) (V, error)) error {
+// found (or each through --format's template) and then fails for the
+// references that were not.
+func inspectEach[V any](cmd *cobra.Command, formatFlag string, refs []string, view func(string) (V, error)) error {
+	var zero V
+	out, err := parseFormat(formatFlag, zero)
+	if err != nil {
+		return err
+	}
 	views := []V{}
 	var errs []error
 	for _, ref := range refs {
@@ -168,8 +174,18 @@ func inspectEach[V any](cmd *cobra.Command, refs []string, view func(string) (V,
 		}
 		views = append(views, v)
 	}
-	if err := writeJSON(cmd.OutOrStdout(), views); err != nil {
+	if out.custom() {
+		err = out.write(cmd.OutOrStdout(), anyRows(views), nil)
+	} else {
+		err = writeJSON(cmd.OutOrStdout(), views)
+	}
+	if err != nil {
 		return err
 	}
 	return errors.Join(errs...)
+}
+
+// inspectFormatFlag is -f/--format of the inspect commands.
+func inspectFormatFlag(cmd *cobra.Command, value *string) {
+	cmd.Flags().StringVarP(value, "format", "f", "", `format output: "json" or a Go TEMPLATE (Docker's)`)
 }

@@ -3,6 +3,7 @@ package ports
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Binding is one host side of a published port, shaped (field names
@@ -49,4 +50,18 @@ func (m Mapping) hostPortText() string {
 	default:
 		return strconv.Itoa(int(m.HostPort))
 	}
+}
+
+// Column is the mappings as `docker ps` shows them in its PORTS column:
+// "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp".
+func Column(ms []Mapping) string {
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		hostPort := m.hostPortText()
+		if hostPort == "" {
+			hostPort = "0"
+		}
+		parts = append(parts, fmt.Sprintf("%s:%s->%s", BindAddr(m.HostIP), hostPort, m.containerKey()))
+	}
+	return strings.Join(parts, ", ")
 }

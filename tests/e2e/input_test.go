@@ -264,6 +264,8 @@ func TestOldStoreNamesEscaped(t *testing.T) {
 		{"network", "ls"}, {"container", "ls"}, {"stats"}, {"port", evilCtr},
 		{"network", "ls", "--format", "json"}, {"container", "ls", "--format", "json"},
 		{"network", "inspect", evilNet}, {"container", "inspect", evilCtr}, {"stats", "--format", "json"},
+		{"network", "ls", "--format", "table {{.Name}}\t{{.Labels}}"}, {"container", "ls", "--format", "{{.Names}} {{.Networks}}"},
+		{"container", "inspect", "-f", "{{.Name}}", evilCtr}, {"stats", "--format", "{{.Container}}"},
 		{"system", "check"}, {"system", "repair"},
 	} {
 		r := in.Run(args...)

@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	tu "github.com/bpfnet/bpfnet/tests/testutil"
+)
+
+// --format takes Docker's Go templates on the listings and inspects, with
+// Docker's field names and functions; an unknown field is an error, with
+// or without rows to print, never a silent table.
+func TestFormatTemplates(t *testing.T) {
+	t.Parallel()
+	in := tu.NewInstance(t, "")
+	in.MustRun("network", "create", "--subnet", "10.77.0.0/24", "--label", "team=e2e", "app")
+	in.MustRun("container", "create", "web", "--network", "app", "--ip", "10.77.0.9", "-p", "127.0.0.1:18080:80")
+
+	golden := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"network", "ls", "--format", "{{.Name}}"}, "app\nbridge\nhost\nnone\n"},
+		{[]string{"network", "ls", "-f", "name=app", "--format", `{{.Name}} {{.Label "team"}} {{.Internal}} {{upper .Driver}}`}, "app e2e false BRIDGE\n"},
+		{[]string{"network", "ls", "-f", "name=app", "--format", "table {{.Name}}\t{{.Driver}}"}, "NAME   DRIVER\napp    bridge\n"},
+		{[]string{"container", "ls", "--format", "{{.Names}} {{.Networks}} {{.IPAddresses}} {{.Ports}}"}, "web app 10.77.0.9 127.0.0.1:18080->80/tcp\n"},
+		{[]string{"container", "inspect", "-f", "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}/{{.IPPrefixLen}}{{end}}", "web"}, "/web 10.77.0.9/24\n"},
+		{[]string{"container", "inspect", "--format", `{{json .NetworkSettings.Ports}}`, "web"}, `{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18080"}]}` + "\n"},
+		{[]string{"network", "inspect", "--format", "{{json .IPAM.Config}}", "app"}, `[{"Subnet":"10.77.0.0/24","Gateway":"10.77.0.1"}]` + "\n"},
+		{[]string{"network", "inspect", "-f", "{{.Name}} {{len .Containers}}", "app", "bridge"}, "app 1\nbridge 0\n"},
+		{[]string{"stats", "web", "--format", "{{.Container}} {{.Network}} {{.IP}}"}, "web app 10.77.0.9\n"},
+	}
+	for _, g := range golden {
+		if got := in.MustRun(g.args...); got != g.want {
+			t.Errorf("%q:\n got %q\nwant %q", g.args, got, g.want)
+		}
+	}
+	if got := in.MustRun("network", "ls", "-f", "name=app", "--format", "table {{.ID}}"); !strings.HasPrefix(got, "NETWORK ID\n") || len(strings.Fields(got)) != 3 {
+		t.Errorf("table {{.ID}}: %q, want the header and one ID", got)
+	}
+
+	for _, args := range [][]string{
+		{"network", "ls", "--format", "{{.Nope}}"},
+		{"network", "ls", "-f", "name=nothing-matches", "--format", "{{.Nope}}"},
+		{"container", "ls", "--format", "table {{.Image}}"},
+		{"container", "inspect", "-f", "{{.Nope}}", "web"},
+		{"network", "inspect", "-f", "{{.IPAM.Nope}}", "app"},
+		{"stats", "--format", "{{.CPUPerc}}"},
+	} {
+		in.MustFail("template parsing error", args...)
+	}
+	in.MustFail(`template parsing error: template: :1: unclosed action`, "network", "ls", "--format", "{{.Name")
+	in.MustFail(`unsupported --format "yaml": use json or table`, "conntrack", "ls", "--format", "yaml")
+}
