@@ -18,11 +18,18 @@ func containerCommand(g *globals) *cobra.Command {
 func containerCreate(g *globals) *cobra.Command {
 	var spec ctl.ContainerSpec
 	cmd := &cobra.Command{
-		Use:   "create [OPTIONS] NAME",
+		Use:   "create [OPTIONS] NAME | --name NAME [OPTIONS]",
 		Short: "Create a container: a network namespace connected to a network",
-		Args:  cobra.ExactArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec.Name = args[0]
+			switch {
+			case len(args) == 1 && spec.Name != "" && spec.Name != args[0]:
+				return fmt.Errorf("conflicting options: --name %s and the name argument %s", shown(spec.Name), shown(args[0]))
+			case len(args) == 1:
+				spec.Name = args[0]
+			case spec.Name == "":
+				return fmt.Errorf("\"bpfnet container create\" requires a container name: NAME or --name NAME")
+			}
 			return g.with(func(in *ctl.Instance) error {
 				c, err := in.CreateContainer(spec)
 				if err != nil {
@@ -34,6 +41,7 @@ func containerCreate(g *globals) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&spec.Name, "name", "", "the container's name (or the NAME argument)")
 	f.StringVar(&spec.Network, "network", "", "connect to a network: a name, host or none (default bridge)")
 	f.StringVar(&spec.Network, "net", "", "")
 	_ = f.MarkHidden("net")
@@ -47,8 +55,9 @@ func containerCreate(g *globals) *cobra.Command {
 }
 
 func containerLs(g *globals) *cobra.Command {
-	var quiet bool
+	var quiet, all bool
 	var formatFlag string
+	var filterArgs []string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list", "ps"},
@@ -59,16 +68,27 @@ func containerLs(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			f, err := parseFilters(filterArgs, containerFilterKeys...)
+			if err != nil {
+				return err
+			}
 			return g.read(func(in *ctl.Instance) error {
-				all, err := in.Containers()
+				containers, err := in.Containers()
 				if err != nil {
 					return err
 				}
-				rows := make([]containerRow, 0, len(all))
-				for _, c := range all {
-					row, err := newContainerRow(in, c)
+				rows := make([]containerRow, 0, len(containers))
+				for _, c := range containers {
+					published, err := in.Ports(c)
 					if err != nil {
 						return err
+					}
+					row := newContainerRow(in, c, published)
+					if ok, err := f.matchContainer(c, row, published); err != nil || !ok {
+						if err != nil {
+							return err
+						}
+						continue
 					}
 					rows = append(rows, row)
 				}
@@ -80,6 +100,8 @@ func containerLs(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display container IDs")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (bpfnet's are always all: they have no stopped state)")
+	cmd.Flags().StringArrayVarP(&filterArgs, "filter", "f", nil, "filter output (name=, id=, network=, publish=, expose=)")
 	cmd.Flags().StringVar(&formatFlag, "format", "", formatUsage)
 	return cmd
 }

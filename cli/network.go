@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -57,48 +58,6 @@ func networkCreate(g *globals) *cobra.Command {
 }
 
 // networkFilter is Docker's `network ls --filter`.
-type networkFilter map[string][]string
-
-func parseNetworkFilters(args []string) (networkFilter, error) {
-	f := networkFilter{}
-	for _, a := range args {
-		k, v, ok := strings.Cut(a, "=")
-		switch {
-		case !ok:
-			return nil, fmt.Errorf("bad format of filter (expected name=value)")
-		case k != "name" && k != "driver" && k != "label" && k != "id" && k != "type" && k != "scope":
-			return nil, fmt.Errorf("invalid filter '%s'", k)
-		}
-		f[k] = append(f[k], v)
-	}
-	return f, nil
-}
-
-// match: values of one key are ORed, keys are ANDed, as in Docker.
-func (f networkFilter) match(n *ctl.Network) bool {
-	test := func(key string, ok func(string) bool) bool {
-		if len(f[key]) == 0 {
-			return true
-		}
-		for _, v := range f[key] {
-			if ok(v) {
-				return true
-			}
-		}
-		return false
-	}
-	return test("name", func(v string) bool { return strings.Contains(n.Name, v) }) &&
-		test("driver", func(v string) bool { return n.Driver == v }) &&
-		test("id", func(v string) bool { return strings.HasPrefix(n.ID, v) }) &&
-		test("scope", func(v string) bool { return v == "local" }) &&
-		test("type", func(v string) bool { return (v == "builtin") == n.Predefined }) &&
-		test("label", func(v string) bool {
-			k, want, hasValue := strings.Cut(v, "=")
-			got, ok := n.Labels[k]
-			return ok && (!hasValue || got == want)
-		})
-}
-
 func networkLs(g *globals) *cobra.Command {
 	var filters []string
 	var formatFlag string
@@ -109,7 +68,7 @@ func networkLs(g *globals) *cobra.Command {
 		Short:   "List networks",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := parseNetworkFilters(filters)
+			f, err := parseFilters(filters, networkFilterKeys...)
 			if err != nil {
 				return err
 			}
@@ -120,7 +79,7 @@ func networkLs(g *globals) *cobra.Command {
 			return g.read(func(in *ctl.Instance) error {
 				var rows []networkRow
 				for _, n := range in.Networks() {
-					if f.match(n) {
+					if f.matchNetwork(n) {
 						rows = append(rows, newNetworkRow(n, noTrunc))
 					}
 				}
@@ -188,16 +147,25 @@ func networkRm(g *globals) *cobra.Command {
 
 func networkPrune(g *globals) *cobra.Command {
 	var force bool
+	var filterArgs []string
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove all unused networks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := parseFilters(filterArgs, pruneFilterKeys...)
+			if err != nil {
+				return err
+			}
+			match, err := f.pruneMatch(time.Now())
+			if err != nil {
+				return err
+			}
 			if !force && !confirm(g, "WARNING! This will remove all custom networks not used by at least one container.") {
 				return nil
 			}
 			return g.with(func(in *ctl.Instance) error {
-				removed, err := in.PruneNetworks()
+				removed, err := in.PruneNetworks(match)
 				if len(removed) > 0 {
 					fmt.Fprintln(cmd.OutOrStdout(), "Deleted Networks:")
 					for _, name := range removed {
@@ -209,6 +177,7 @@ func networkPrune(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
+	cmd.Flags().StringArrayVar(&filterArgs, "filter", nil, "provide filter values (label=k[=v], label!=k[=v], until=TIME)")
 	return cmd
 }
 

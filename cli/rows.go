@@ -43,7 +43,7 @@ type containerRow struct {
 
 var containerHeaders = map[string]string{"ID": "CONTAINER ID", "IPAddresses": "IP ADDRESSES"}
 
-func newContainerRow(in *ctl.Instance, c *ctl.Container) (containerRow, error) {
+func newContainerRow(in *ctl.Instance, c *ctl.Container, published []ports.Mapping) containerRow {
 	nets, ips := []string{}, []string{}
 	if c.Mode != "" {
 		nets = append(nets, c.Mode)
@@ -52,14 +52,10 @@ func newContainerRow(in *ctl.Instance, c *ctl.Container) (containerRow, error) {
 		nets = append(nets, in.NetworkByID(ep.NetworkID).Name)
 		ips = append(ips, ep.IP.String())
 	}
-	published, err := in.Ports(c)
-	if err != nil {
-		return containerRow{}, err
-	}
 	return containerRow{
 		ID: c.ID[:12], Names: c.Name, Networks: strings.Join(nets, ","), IPAddresses: strings.Join(ips, ","),
 		Ports: ports.Column(published), CreatedAt: c.Created.Format("2006-01-02 15:04:05 -0700 MST"),
-	}, nil
+	}
 }
 
 // statsRow is a line of `stats`: one endpoint's counters.

@@ -269,12 +269,12 @@ func (in *Instance) NetworkContainers(n *Network) ([]*Container, error) {
 	return out, nil
 }
 
-// PruneNetworks removes every user-defined network no container uses and
-// returns their names.
-func (in *Instance) PruneNetworks() ([]string, error) {
+// PruneNetworks removes every user-defined network that no container uses
+// and that match takes (prune's --filter), and returns their names.
+func (in *Instance) PruneNetworks(match func(*Network) bool) ([]string, error) {
 	var removed []string
 	for _, n := range in.Networks() {
-		if n.Predefined {
+		if n.Predefined || !match(n) {
 			continue
 		}
 		users, err := in.networkUsers(n)
