@@ -132,9 +132,9 @@ var containerFilterKeys = []string{"name", "id", "network", "publish", "expose"}
 
 // matchContainer is `container ls --filter`. publish= and expose= take a
 // container port, a range or either with /proto (80, 80/udp, 8000-8010),
-// as Docker's; bpfnet's exposed ports are the published ones.
+// as Docker's; exposed ports are the published ones and --expose's.
 func (f filters) matchContainer(c *ctl.Container, row containerRow, published []ports.Mapping) (bool, error) {
-	portMatch := func(v string) (bool, error) {
+	portMatch := func(v string, published []ports.Mapping) (bool, error) {
 		want, err := ports.Parse(v)
 		if err != nil {
 			return false, fmt.Errorf("invalid filter '%s': %w", v, err)
@@ -148,10 +148,16 @@ func (f filters) matchContainer(c *ctl.Container, row containerRow, published []
 		}
 		return false, nil
 	}
-	for _, key := range []string{"publish", "expose"} {
+	exposed := append([]ports.Mapping{}, published...)
+	for _, key := range c.Exposed {
+		if m, err := ports.Parse(key); err == nil {
+			exposed = append(exposed, m...)
+		}
+	}
+	for key, ms := range map[string][]ports.Mapping{"publish": published, "expose": exposed} {
 		ok := len(f[key]) == 0
 		for _, v := range f[key] {
-			hit, err := portMatch(v)
+			hit, err := portMatch(v, ms)
 			if err != nil {
 				return false, err
 			}

@@ -53,7 +53,7 @@ func parseFormat(value string, zero any) (format, error) {
 	if rest, ok := strings.CutPrefix(value, "table "); ok {
 		f.table, text = true, rest
 	}
-	t, err := template.New("").Funcs(templateFuncs).Option("missingkey=error").Parse(text)
+	t, err := template.New("").Funcs(templateFuncs).Parse(text)
 	if err != nil {
 		return f, fmt.Errorf("template parsing error: %w", err)
 	}

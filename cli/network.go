@@ -200,7 +200,7 @@ func networkConnect(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&ip, "ip", "", "IPv4 address")
-	cmd.Flags().StringArrayVar(&aliases, "alias", nil, "add network-scoped alias for the container")
+	cmd.Flags().StringArrayVar(&aliases, "alias", nil, "add network-scoped alias for the container (also --network-alias)")
 	return cmd
 }
 

@@ -22,6 +22,19 @@ func strict(root *cobra.Command) {
 		c.LocalFlags().VisitAll(onceOnly)
 		c.PersistentFlags().VisitAll(onceOnly)
 	})
+	root.SetGlobalNormalizationFunc(dockerSpellings)
+}
+
+// dockerSpellings are other names Docker's CLI takes for bpfnet's flags:
+// one flag, so repeats collect (or are refused) as for the flag itself.
+func dockerSpellings(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	switch name {
+	case "network-alias":
+		return "alias"
+	case "net":
+		return "network"
+	}
+	return pflag.NormalizedName(name)
 }
 
 func walk(c *cobra.Command, fn func(*cobra.Command)) {

@@ -66,3 +66,25 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
+
+// Docker's spellings of bpfnet's flags are the same flag: --net and
+// --network given together are a repeat, --network-alias collects with --alias.
+func TestDockerSpellings(t *testing.T) {
+	code, _, stderr := run(t, t.TempDir(), "container", "create", "--net", "a", "--network", "b", "cc")
+	if code != 1 || !strings.Contains(stderr, "given twice") {
+		t.Errorf("--net a --network b: exit %d, %q", code, stderr)
+	}
+	cmd := NewRoot(Env{Getenv: func(string) string { return "" }})
+	create, _, err := cmd.Find([]string{"container", "create"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := create.ParseFlags([]string{"--alias", "a", "--network-alias", "b", "--net", "n"}); err != nil {
+		t.Fatal(err)
+	}
+	aliases, _ := create.Flags().GetStringArray("alias")
+	network, _ := create.Flags().GetString("network")
+	if strings.Join(aliases, ",") != "a,b" || network != "n" {
+		t.Errorf("aliases %q, network %q; want a,b and n", aliases, network)
+	}
+}

@@ -85,7 +85,13 @@ func viewNetwork(in *ctl.Instance, n *ctl.Network) (networkView, error) {
 	return v, nil
 }
 
+type ipamSettingsView struct {
+	IPv4Address string
+}
+
 type endpointSettingsView struct {
+	IPAMConfig  *ipamSettingsView // --ip's address; null when bpfnet chose it
+	Links       []string
 	Aliases     []string
 	NetworkID   string
 	EndpointID  string
@@ -96,17 +102,38 @@ type endpointSettingsView struct {
 	Interface   string `json:"Interface,omitempty"` // bpfnet: the name inside the container
 }
 
+// networkSettingsView: the top-level IPAddress, Gateway, MacAddress and
+// IPPrefixLen are the default bridge's endpoint, empty on other networks,
+// as in Docker.
 type networkSettingsView struct {
-	SandboxKey string
-	Ports      map[string][]ports.Binding
-	Networks   map[string]endpointSettingsView
+	SandboxKey  string
+	Ports       map[string][]ports.Binding
+	IPAddress   string
+	IPPrefixLen int
+	Gateway     string
+	MacAddress  string
+	Networks    map[string]endpointSettingsView
+}
+
+type hostConfigView struct {
+	NetworkMode string
+	// PortBindings is what each container port is bound to: the host
+	// port chosen, where Docker's keeps "" for one it picks at start.
+	PortBindings map[string][]ports.Binding
+	Links        []string
+}
+
+type configView struct {
+	Hostname     string
+	ExposedPorts map[string]struct{}
 }
 
 type containerView struct {
 	Id              string
 	Created         string
 	Name            string
-	HostConfig      struct{ NetworkMode string }
+	Config          configView
+	HostConfig      hostConfigView
 	NetworkSettings networkSettingsView
 }
 
@@ -115,11 +142,20 @@ func viewContainer(in *ctl.Instance, c *ctl.Container) (containerView, error) {
 	if err != nil {
 		return containerView{}, err
 	}
+	short := c.ID[:12]
 	v := containerView{
 		Id: c.ID, Created: c.Created.Format("2006-01-02T15:04:05.999999999Z07:00"), Name: "/" + c.Name,
+		Config:     configView{Hostname: short, ExposedPorts: map[string]struct{}{}},
+		HostConfig: hostConfigView{PortBindings: ports.PortsView(published)},
 		NetworkSettings: networkSettingsView{
 			SandboxKey: c.Netns, Ports: ports.PortsView(published), Networks: map[string]endpointSettingsView{},
 		},
+	}
+	for _, key := range c.Exposed {
+		v.Config.ExposedPorts[key] = struct{}{}
+	}
+	for _, m := range published {
+		v.Config.ExposedPorts[m.ContainerKey()] = struct{}{}
 	}
 	v.HostConfig.NetworkMode = c.Mode
 	if c.Mode != "" {
@@ -131,10 +167,22 @@ func viewContainer(in *ctl.Instance, c *ctl.Container) (containerView, error) {
 		if v.HostConfig.NetworkMode == "" {
 			v.HostConfig.NetworkMode = n.Name
 		}
-		v.NetworkSettings.Networks[n.Name] = endpointSettingsView{
+		e := endpointSettingsView{
 			Aliases: ep.Aliases, NetworkID: n.ID, EndpointID: ep.ID, Gateway: n.IPAM.Gateway.String(),
 			IPAddress: ep.IP.String(), IPPrefixLen: n.IPAM.Subnet.Bits(), MacAddress: ep.MAC, Interface: ep.Ifname,
 		}
+		if ep.StaticIP {
+			e.IPAMConfig = &ipamSettingsView{IPv4Address: ep.IP.String()}
+		}
+		if n.Predefined {
+			s := &v.NetworkSettings
+			s.IPAddress, s.IPPrefixLen, s.Gateway, s.MacAddress = e.IPAddress, e.IPPrefixLen, e.Gateway, e.MacAddress
+		} else {
+			// Docker names a container on a user-defined network by its
+			// short ID too, and lists it among the aliases.
+			e.Aliases = append(append([]string{}, ep.Aliases...), short)
+		}
+		v.NetworkSettings.Networks[n.Name] = e
 	}
 	return v, nil
 }

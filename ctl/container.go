@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -149,6 +150,15 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (*Container, error) {
 		return nil, err
 	}
 	c := &Container{ID: newID(), Name: spec.Name, Created: time.Now().UTC()}
+	exposed, err := ports.ParseAll(spec.Expose)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --expose: %w", err)
+	}
+	for _, m := range exposed {
+		if !slices.Contains(c.Exposed, m.ContainerKey()) {
+			c.Exposed = append(c.Exposed, m.ContainerKey())
+		}
+	}
 	publishing := len(spec.Publish) > 0 || spec.PublishAll
 	switch d.Sandbox() {
 	case driver.SandboxHost:
@@ -438,7 +448,7 @@ func (in *Instance) planEndpoint(c *Container, n *Network, ipText string, aliase
 	// the ID): among thousands of endpoints two IDs can share them, so an
 	// ID whose device name the host already has is drawn again.
 	for try := 0; try < 16; try++ {
-		ep := &Endpoint{ID: newID(), NetworkID: n.ID, IP: ip, Aliases: aliases, Slot: slot}
+		ep := &Endpoint{ID: newID(), NetworkID: n.ID, IP: ip, Aliases: aliases, StaticIP: requested.IsValid(), Slot: slot}
 		taken, err := in.machine.LinkExists(in.hostDevice(ep))
 		if err != nil {
 			return nil, err

@@ -50,6 +50,9 @@ type Container struct {
 	Adopted   bool   // --netns: not created by bpfnet, never deleted by it
 	Mode      string // NetworkHost, NetworkNone or "" for bridge networks
 	Endpoints []*Endpoint
+	// Exposed is the ports --expose named ("80/tcp"), for inspect's
+	// Config.ExposedPorts and ls's expose filter.
+	Exposed []string `json:",omitempty"`
 	// Published ports are in the store's port index (Instance.Ports); they
 	// lead to the first endpoint.
 }
@@ -61,6 +64,7 @@ type Endpoint struct {
 	IP         netip.Addr
 	MAC        string
 	Aliases    []string
+	StaticIP   bool   `json:",omitempty"` // the user gave IP (--ip): inspect's IPAMConfig
 	Slot       uint32 // counters row in the datapath
 	Ifname     string // inside the container: eth0, eth1...
 	HostIfname string // host side of the veth pair

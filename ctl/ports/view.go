@@ -20,7 +20,7 @@ type Binding struct {
 func PortsView(ms []Mapping) map[string][]Binding {
 	view := make(map[string][]Binding, len(ms))
 	for _, m := range ms {
-		key := m.containerKey()
+		key := m.ContainerKey()
 		view[key] = append(view[key], Binding{HostIp: BindAddr(m.HostIP).String(), HostPort: m.hostPortText()})
 	}
 	return view
@@ -34,10 +34,11 @@ func (m Mapping) String() string {
 	if hostPort == "" {
 		hostPort = "0"
 	}
-	return fmt.Sprintf("%s -> %s:%s", m.containerKey(), BindAddr(m.HostIP), hostPort)
+	return fmt.Sprintf("%s -> %s:%s", m.ContainerKey(), BindAddr(m.HostIP), hostPort)
 }
 
-func (m Mapping) containerKey() string {
+// ContainerKey is the container side as Docker keys it: "80/tcp".
+func (m Mapping) ContainerKey() string {
 	return fmt.Sprintf("%d/%s", m.ContainerPort, m.Proto)
 }
 
@@ -61,7 +62,7 @@ func Column(ms []Mapping) string {
 		if hostPort == "" {
 			hostPort = "0"
 		}
-		parts = append(parts, fmt.Sprintf("%s:%s->%s", BindAddr(m.HostIP), hostPort, m.containerKey()))
+		parts = append(parts, fmt.Sprintf("%s:%s->%s", BindAddr(m.HostIP), hostPort, m.ContainerKey()))
 	}
 	return strings.Join(parts, ", ")
 }

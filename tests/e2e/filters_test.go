@@ -17,7 +17,7 @@ func TestListFilters(t *testing.T) {
 	in.MustRun("network", "create", "--subnet", "10.82.0.0/24", "app2")
 	in.MustRun("network", "create", "--subnet", "10.83.0.0/24", "backend")
 	in.MustRun("container", "create", "--name", "web", "--network", "app", "-p", "127.0.0.1:18081:80")
-	in.MustRun("container", "create", "db", "--network", "backend", "-p", "127.0.0.1:15353:53/udp")
+	in.MustRun("container", "create", "db", "--network", "backend", "-p", "127.0.0.1:15353:53/udp", "--expose", "7000")
 	db := in.Inspect("db")
 
 	lines := func(args ...string) string {
@@ -37,6 +37,8 @@ func TestListFilters(t *testing.T) {
 		{[]string{"container", "ls", "-f", "publish=53/udp"}, "db"},
 		{[]string{"container", "ls", "-f", "publish=53"}, ""},
 		{[]string{"container", "ls", "-f", "expose=50-60/udp"}, "db"},
+		{[]string{"container", "ls", "-f", "expose=7000"}, "db"},
+		{[]string{"container", "ls", "-f", "publish=7000"}, ""},
 		{[]string{"container", "ls", "-f", "name=^w"}, "web"},
 		{[]string{"container", "ls", "-f", "id=" + db.Id[:10]}, "db"},
 		{[]string{"container", "ls", "-f", "name=web", "-f", "network=backend"}, ""},

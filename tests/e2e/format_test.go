@@ -52,3 +52,32 @@ func TestFormatTemplates(t *testing.T) {
 	in.MustFail(`template parsing error: template: :1: unclosed action`, "network", "ls", "--format", "{{.Name")
 	in.MustFail(`unsupported --format "yaml": use json or table`, "conntrack", "ls", "--format", "yaml")
 }
+
+// container inspect carries Docker's fields: the default bridge's address
+// at the top of NetworkSettings, PortBindings, ExposedPorts (--expose and
+// published), IPAMConfig for --ip, and the short ID among the aliases of
+// a user-defined network.
+func TestInspectDockerShape(t *testing.T) {
+	t.Parallel()
+	in := tu.NewInstance(t, "")
+	in.MustRun("network", "create", "--subnet", "10.78.0.0/24", "user")
+	in.MustRun("container", "create", "onbridge", "-p", "127.0.0.1:18090:80", "--expose", "9000/udp")
+	in.MustRun("container", "create", "onuser", "--network", "user", "--ip", "10.78.0.7", "--network-alias", "api")
+	b, u := in.Inspect("onbridge"), in.Inspect("onuser")
+	ip := in.On(b, "bridge").IPAddress
+
+	for _, tt := range []struct {
+		ref, tmpl, want string
+	}{
+		{"onbridge", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.IPPrefixLen}} {{.NetworkSettings.Gateway}}", ip + " 16 " + in.On(b, "bridge").Gateway},
+		{"onbridge", "{{json .HostConfig.PortBindings}}", `{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18090"}]}`},
+		{"onbridge", "{{json .Config.ExposedPorts}}", `{"80/tcp":{},"9000/udp":{}}`},
+		{"onbridge", "{{json .NetworkSettings.Networks.bridge.IPAMConfig}} {{json .NetworkSettings.Networks.bridge.Aliases}}", "null null"},
+		{"onuser", "[{{.NetworkSettings.IPAddress}}] {{.NetworkSettings.Networks.user.IPAMConfig.IPv4Address}}", "[] 10.78.0.7"},
+		{"onuser", "{{json .NetworkSettings.Networks.user.Aliases}}", `["api","` + u.Id[:12] + `"]`},
+	} {
+		if got := strings.TrimSpace(in.MustRun("container", "inspect", "-f", tt.tmpl, tt.ref)); got != tt.want {
+			t.Errorf("%s %s: %q, want %q", tt.ref, tt.tmpl, got, tt.want)
+		}
+	}
+}
