@@ -158,6 +158,9 @@ func viewContainer(in *ctl.Instance, c *ctl.Container) (containerView, error) {
 		v.Config.ExposedPorts[m.ContainerKey()] = struct{}{}
 	}
 	v.HostConfig.NetworkMode = c.Mode
+	if c.SharesWith != "" {
+		v.HostConfig.NetworkMode = "container:" + c.SharesWith
+	}
 	if c.Mode != "" {
 		mode, _ := in.Network(c.Mode)
 		v.NetworkSettings.Networks[c.Mode] = endpointSettingsView{NetworkID: mode.ID}

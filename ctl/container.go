@@ -137,6 +137,19 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (*Container, error) {
 			return nil, fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", spec.Name, other.ID)
 		}
 	}
+	c := &Container{ID: newID(), Name: spec.Name, Created: time.Now().UTC()}
+	exposed, err := ports.ParseAll(spec.Expose)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --expose: %w", err)
+	}
+	for _, m := range exposed {
+		if !slices.Contains(c.Exposed, m.ContainerKey()) {
+			c.Exposed = append(c.Exposed, m.ContainerKey())
+		}
+	}
+	if ref, ok := strings.CutPrefix(spec.Network, sharedNetworkPrefix); ok {
+		return in.createSharing(c, spec, ref)
+	}
 	netRef := spec.Network
 	if netRef == "" {
 		netRef = NetworkBridge
@@ -148,16 +161,6 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (*Container, error) {
 	d, err := in.driverOf(n)
 	if err != nil {
 		return nil, err
-	}
-	c := &Container{ID: newID(), Name: spec.Name, Created: time.Now().UTC()}
-	exposed, err := ports.ParseAll(spec.Expose)
-	if err != nil {
-		return nil, fmt.Errorf("invalid --expose: %w", err)
-	}
-	for _, m := range exposed {
-		if !slices.Contains(c.Exposed, m.ContainerKey()) {
-			c.Exposed = append(c.Exposed, m.ContainerKey())
-		}
 	}
 	publishing := len(spec.Publish) > 0 || spec.PublishAll
 	switch d.Sandbox() {
@@ -280,6 +283,13 @@ func (in *Instance) RemoveContainer(ref string) error {
 	if err != nil {
 		return err
 	}
+	if err := in.refuseSharedRemoval(c); err != nil {
+		return err
+	}
+	owner, err := in.leaveSharing(c)
+	if err != nil {
+		return err
+	}
 	if c.Netns != "" && !c.Adopted {
 		if err := in.ownNetnsPath(c.Netns); err != nil {
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
@@ -313,7 +323,11 @@ func (in *Instance) RemoveContainer(ref string) error {
 			return fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
 	}
-	return in.commit(store.Change{DeleteContainers: []string{c.ID}})
+	change := store.Change{DeleteContainers: []string{c.ID}}
+	if owner != nil {
+		change.PutContainers = []*Container{owner}
+	}
+	return in.commit(change)
 }
 
 // Connect attaches a container to one more bridge network.
@@ -331,6 +345,8 @@ func (in *Instance) Connect(netRef, ctrRef, ip string, aliases []string) (err er
 		return err
 	}
 	switch {
+	case c.SharesWith != "":
+		return errSharedNetwork
 	case d.Sandbox() == driver.SandboxHost || c.Mode == NetworkHost:
 		return fmt.Errorf("container cannot be disconnected from host network or connected to host network")
 	case d.Sandbox() == driver.SandboxIsolated || c.Mode == NetworkNone:
@@ -377,6 +393,9 @@ func (in *Instance) Disconnect(netRef, ctrRef string) error {
 	d, err := in.driverOf(n)
 	if err != nil {
 		return err
+	}
+	if c.SharesWith != "" {
+		return errSharedNetwork
 	}
 	if d.Sandbox() == driver.SandboxHost || c.Mode == NetworkHost {
 		return fmt.Errorf("container cannot be disconnected from host network or connected to host network")
@@ -501,6 +520,11 @@ func (in *Instance) ContainerNetns(ref string) (string, error) {
 	c, err := in.Container(ref)
 	if err != nil {
 		return "", err
+	}
+	if owner, err := in.sharingOwner(c); err != nil {
+		return "", err
+	} else if owner != nil {
+		c = owner
 	}
 	if c.Mode == NetworkHost {
 		return in.opts.HostNetns, nil

@@ -175,8 +175,8 @@ func (r *reconciler) containers() error {
 		return err
 	}
 	for _, c := range all {
-		if c.Mode == NetworkHost {
-			continue
+		if c.Mode == NetworkHost || c.SharesWith != "" {
+			continue // no namespace of its own
 		}
 		rebuildAll := r.dp.Fresh()
 		if !in.isNetns(c.Netns) {

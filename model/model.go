@@ -53,6 +53,11 @@ type Container struct {
 	// Exposed is the ports --expose named ("80/tcp"), for inspect's
 	// Config.ExposedPorts and ls's expose filter.
 	Exposed []string `json:",omitempty"`
+	// SharesWith is the ID of the container whose network namespace this
+	// one joined (--network container:NAME); SharedBy, on that container,
+	// lists the IDs of those that joined it.
+	SharesWith string   `json:",omitempty"`
+	SharedBy   []string `json:",omitempty"`
 	// Published ports are in the store's port index (Instance.Ports); they
 	// lead to the first endpoint.
 }
