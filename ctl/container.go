@@ -29,6 +29,8 @@ type ContainerSpec struct {
 	Publish    []string // -p specs
 	PublishAll bool     // -P: publish every exposed port on an ephemeral host port
 	Expose     []string // --expose: ports -P publishes
+
+	hostBinding netip.Addr // the network's address for -p without one
 }
 
 // Docker's rule for container names; bpfnet also uses the name as the
@@ -182,6 +184,7 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (*Container, error) {
 		}
 		c.Mode = n.Name
 	}
+	spec.hostBinding = n.Settings.HostBindingIPv4
 	published, err := in.portMappings(spec)
 	if err != nil {
 		return nil, err

@@ -31,7 +31,10 @@ func (in *Instance) portMappings(spec ContainerSpec) ([]ports.Mapping, error) {
 	if len(wanted) == 0 {
 		return nil, nil
 	}
-	for _, m := range wanted {
+	for i, m := range wanted {
+		if !m.HostIP.IsValid() {
+			wanted[i].HostIP, m.HostIP = spec.hostBinding, spec.hostBinding
+		}
 		if err := in.checkHostAddr(m); err != nil {
 			return nil, err
 		}
@@ -156,7 +159,8 @@ func (in *Instance) Publish(ref string, specs []string) ([]ports.Mapping, error)
 	if err != nil {
 		return nil, err
 	}
-	added, err := in.portMappings(ContainerSpec{Publish: specs})
+	added, err := in.portMappings(ContainerSpec{Publish: specs,
+		hostBinding: in.state.Networks[c.Endpoints[0].NetworkID].Settings.HostBindingIPv4})
 	if err != nil {
 		return nil, err
 	}

@@ -90,6 +90,10 @@ type Settings struct {
 	ICC        bool
 	MTU        int
 	Masquerade bool
+	// HostBindingIPv4 is the host address of the network's published
+	// ports when -p names none (Docker's bridge.host_binding_ipv4);
+	// invalid: every address.
+	HostBindingIPv4 netip.Addr
 }
 
 // State is the networks and containers in memory. Networks are few and

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 
 	"github.com/bpfnet/bpfnet/model"
@@ -14,6 +15,7 @@ const (
 	OptMTU        = "com.docker.network.driver.mtu"
 	OptMasquerade = "com.docker.network.bridge.enable_ip_masquerade"
 	OptName       = "com.docker.network.bridge.name"
+	OptHostIPv4   = "com.docker.network.bridge.host_binding_ipv4"
 )
 
 var optionAliases = map[string]string{
@@ -22,6 +24,7 @@ var optionAliases = map[string]string{
 	"mtu":                  OptMTU,
 	"enable_ip_masquerade": OptMasquerade,
 	"masquerade":           OptMasquerade,
+	"host_binding_ipv4":    OptHostIPv4,
 }
 
 const (
@@ -50,12 +53,27 @@ func (Driver) Settings(opts map[string]string) (model.Settings, error) {
 			if err == nil && (s.MTU < minMTU || s.MTU > maxMTU) {
 				err = fmt.Errorf("out of range %d-%d", minMTU, maxMTU)
 			}
+		case OptHostIPv4:
+			s.HostBindingIPv4, err = hostBinding(value)
 		default:
-			return s, fmt.Errorf("invalid option %q for the bridge driver: known options are icc, mtu, enable_ip_masquerade (or their com.docker.network.* names)", key)
+			return s, fmt.Errorf("invalid option %q for the bridge driver: known options are icc, mtu, enable_ip_masquerade, host_binding_ipv4 (or their com.docker.network.* names)", key)
 		}
 		if err != nil {
 			return s, fmt.Errorf("invalid value %q for option %s: %w", value, key, err)
 		}
 	}
 	return s, nil
+}
+
+// hostBinding reads host_binding_ipv4: an IPv4 address; 0.0.0.0 is
+// every address, as no option.
+func hostBinding(value string) (netip.Addr, error) {
+	ip, err := netip.ParseAddr(value)
+	if err != nil || !ip.Is4() {
+		return netip.Addr{}, fmt.Errorf("not an IPv4 address")
+	}
+	if ip.IsUnspecified() {
+		return netip.Addr{}, nil
+	}
+	return ip, nil
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -22,6 +23,9 @@ func TestParseBridgeOptions(t *testing.T) {
 		{opts: map[string]string{"mtu": "67"}, wantErr: "out of range"},
 		{opts: map[string]string{"icc": "maybe"}, wantErr: `invalid value "maybe" for option icc`},
 		{opts: map[string]string{"foo": "bar"}, wantErr: `invalid option "foo"`},
+		{opts: map[string]string{OptHostIPv4: "127.0.0.1"}, want: model.Settings{ICC: true, MTU: 1500, Masquerade: true, HostBindingIPv4: netip.MustParseAddr("127.0.0.1")}},
+		{opts: map[string]string{"host_binding_ipv4": "0.0.0.0"}, want: model.Settings{ICC: true, MTU: 1500, Masquerade: true}},
+		{opts: map[string]string{OptHostIPv4: "::1"}, wantErr: `invalid value "::1" for option ` + OptHostIPv4 + `: not an IPv4 address`},
 	}
 	for _, tt := range tests {
 		got, err := Driver{}.Settings(tt.opts)

@@ -20,7 +20,7 @@ func fullNetwork() *model.Network {
 		Predefined: true, UserSubnet: true, Internal: true,
 		IPAM: ipam.Config{Subnet: netip.MustParsePrefix("172.18.0.0/16"),
 			IPRange: netip.MustParsePrefix("172.18.5.0/24"), Gateway: netip.MustParseAddr("172.18.0.1")},
-		Settings: model.Settings{ICC: true, MTU: 1450, Masquerade: true},
+		Settings: model.Settings{ICC: true, MTU: 1450, Masquerade: true, HostBindingIPv4: netip.MustParseAddr("127.0.0.1")},
 		Options:  map[string]string{"com.docker.network.driver.mtu": "1450"},
 		Labels:   map[string]string{"team": "web"}}
 }

@@ -81,3 +81,27 @@ func TestInspectDockerShape(t *testing.T) {
 		}
 	}
 }
+
+// A network's com.docker.network.bridge.host_binding_ipv4 is the host
+// address of its published ports when -p names none, at create and at
+// publish; an explicit address wins; the option's 0.0.0.0 means every
+// address. (An explicit -p 0.0.0.0:... counts as none named: ports.Parse
+// keeps one form for every address.)
+func TestHostBindingIPv4(t *testing.T) {
+	t.Parallel()
+	in := tu.NewInstance(t, "")
+	in.MustRun("network", "create", "--subnet", "10.79.0.0/24", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1", "local")
+	in.MustRun("network", "create", "--subnet", "10.80.0.0/24", "-o", "host_binding_ipv4=0.0.0.0", "open")
+	in.MustRun("container", "create", "lweb", "--network", "local", "-p", "18095:80", "-p", "10.79.0.1:18096:81")
+	in.MustRun("container", "publish", "lweb", "-p", "18097:82")
+	in.MustRun("container", "create", "oweb", "--network", "open", "-p", "18098:80")
+	for _, tt := range []struct{ ref, want string }{
+		{"lweb", "80/tcp -> 127.0.0.1:18095\n81/tcp -> 10.79.0.1:18096\n82/tcp -> 127.0.0.1:18097"},
+		{"oweb", "80/tcp -> 0.0.0.0:18098"},
+	} {
+		if got := strings.TrimSpace(in.MustRun("port", tt.ref)); got != tt.want {
+			t.Errorf("port %s:\n%s\nwant\n%s", tt.ref, got, tt.want)
+		}
+	}
+	in.MustFail("not an IPv4 address", "network", "create", "-o", "host_binding_ipv4=::1", "bad")
+}
