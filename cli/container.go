@@ -49,6 +49,8 @@ func containerCreate(g *globals) *cobra.Command {
 	f.StringArrayVarP(&spec.Publish, "publish", "p", nil, "publish a container's port(s) to the host: [ip:][hostPort[-end]:]containerPort[-end][/tcp|udp]")
 	f.BoolVarP(&spec.PublishAll, "publish-all", "P", false, "publish all exposed ports to random ports")
 	f.StringArrayVar(&spec.Expose, "expose", nil, "expose a port or a range of ports (published by -P)")
+	f.StringArrayVarP(&spec.Volumes, "volume", "v", nil, "mount a volume or host directory for exec'd commands: NAME_OR_/HOST/PATH:/DEST[:ro], or /DEST for a new volume")
+	f.StringArrayVar(&spec.VolumesFrom, "volumes-from", nil, "mount the volumes of a container: NAME[:ro|rw]")
 	return cmd
 }
 

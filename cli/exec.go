@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/bpfnet/bpfnet/ctl"
+	"github.com/bpfnet/bpfnet/kernel"
 )
 
 func execCommand(g *globals) *cobra.Command {
@@ -20,22 +21,27 @@ func execCommand(g *globals) *cobra.Command {
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var path string
+			var mounts []kernel.BindMount
 			err := g.read(func(in *ctl.Instance) (err error) {
-				path, err = in.ContainerNetns(args[0])
+				if path, err = in.ContainerNetns(args[0]); err != nil {
+					return err
+				}
+				mounts, err = in.ExecMounts(args[0])
 				return err
 			})
 			if err != nil {
 				return err
 			}
-			return execIn(path, args[1:])
+			return execIn(path, mounts, args[1:])
 		},
 	}
 }
 
 // execIn replaces this process with argv, in the namespace at path ("" is
-// this process's own). The instance is closed first, so its lock is free
-// while the command runs.
-func execIn(path string, argv []string) error {
+// this process's own) and, when the container mounts volumes, in a mount
+// namespace of its own with them. The instance is closed first, so its
+// lock is free while the command runs.
+func execIn(path string, mounts []kernel.BindMount, argv []string) error {
 	bin, err := exec.LookPath(argv[0])
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", argv[0], err)
@@ -51,6 +57,9 @@ func execIn(path string, argv []string) error {
 		if err := netns.Set(ns); err != nil {
 			return fmt.Errorf("enter network namespace %s: %w", path, err)
 		}
+	}
+	if err := kernel.PrivateMounts(mounts); err != nil {
+		return err
 	}
 	return fmt.Errorf("exec %s: %w", bin, syscall.Exec(bin, argv, os.Environ()))
 }

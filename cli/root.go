@@ -117,7 +117,7 @@ func NewRoot(env Env) *cobra.Command {
 		help(c, args)
 	})
 	root.AddCommand(networkCommand(g), containerCommand(g), execCommand(g), statsCommand(g), systemCommand(g),
-		conntrackCommand(g), portCommand(g), versionCommand())
+		conntrackCommand(g), portCommand(g), volumeCommand(g), versionCommand())
 	root.Version = versionLine()
 	root.SetVersionTemplate("bpfnet version {{.Version}}\n")
 	strict(root)

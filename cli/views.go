@@ -128,10 +128,23 @@ type configView struct {
 	ExposedPorts map[string]struct{}
 }
 
+// mountView is an entry of docker inspect's Mounts.
+type mountView struct {
+	Type        string // volume or bind
+	Name        string `json:"Name,omitempty"`
+	Source      string
+	Destination string
+	Driver      string `json:"Driver,omitempty"`
+	Mode        string
+	RW          bool
+	Propagation string
+}
+
 type containerView struct {
 	Id              string
 	Created         string
 	Name            string
+	Mounts          []mountView
 	Config          configView
 	HostConfig      hostConfigView
 	NetworkSettings networkSettingsView
@@ -151,6 +164,7 @@ func viewContainer(in *ctl.Instance, c *ctl.Container) (containerView, error) {
 			SandboxKey: c.Netns, Ports: ports.PortsView(published), Networks: map[string]endpointSettingsView{},
 		},
 	}
+	v.Mounts = viewMounts(in, c)
 	for _, key := range c.Exposed {
 		v.Config.ExposedPorts[key] = struct{}{}
 	}
@@ -188,6 +202,24 @@ func viewContainer(in *ctl.Instance, c *ctl.Container) (containerView, error) {
 		v.NetworkSettings.Networks[n.Name] = e
 	}
 	return v, nil
+}
+
+func viewMounts(in *ctl.Instance, c *ctl.Container) []mountView {
+	out := []mountView{}
+	for _, m := range c.Mounts {
+		mv := mountView{Type: "bind", Source: m.Source, Destination: m.Destination, RW: !m.ReadOnly, Propagation: "rprivate"}
+		if m.Volume {
+			mv.Type, mv.Name, mv.Driver, mv.Propagation = "volume", m.Source, "local", ""
+			if v, err := in.Volume(m.Source); err == nil {
+				mv.Source = v.Data
+			}
+		}
+		if m.ReadOnly {
+			mv.Mode = "ro"
+		}
+		out = append(out, mv)
+	}
+	return out
 }
 
 func nonNil(m map[string]string) map[string]string {

@@ -29,6 +29,8 @@ type ContainerSpec struct {
 	Publish    []string // -p specs
 	PublishAll bool     // -P: publish every exposed port on an ephemeral host port
 	Expose     []string // --expose: ports -P publishes
+	Volumes     []string // -v: VOLUME_OR_HOST_PATH:DEST[:ro], or DEST for an anonymous volume
+	VolumesFrom []string // --volumes-from: CONTAINER[:ro|rw]
 
 	hostBinding netip.Addr // the network's address for -p without one
 }
@@ -148,6 +150,9 @@ func (in *Instance) CreateContainer(spec ContainerSpec) (*Container, error) {
 		if !slices.Contains(c.Exposed, m.ContainerKey()) {
 			c.Exposed = append(c.Exposed, m.ContainerKey())
 		}
+	}
+	if c.Mounts, err = in.containerMounts(spec.Volumes, spec.VolumesFrom); err != nil {
+		return nil, err
 	}
 	if ref, ok := strings.CutPrefix(spec.Network, sharedNetworkPrefix); ok {
 		return in.createSharing(c, spec, ref)

@@ -10,6 +10,7 @@ type (
 	Network   = model.Network
 	Container = model.Container
 	Endpoint  = model.Endpoint
+	Mount     = model.Mount
 	State     = model.State
 )
 

@@ -58,6 +58,9 @@ type Container struct {
 	// lists the IDs of those that joined it.
 	SharesWith string   `json:",omitempty"`
 	SharedBy   []string `json:",omitempty"`
+	// Mounts is what `bpfnet exec` mounts in the command's view of the
+	// filesystem (-v, --volumes-from).
+	Mounts []Mount `json:",omitempty"`
 	// Published ports are in the store's port index (Instance.Ports); they
 	// lead to the first endpoint.
 }
@@ -130,4 +133,13 @@ func (c *Container) Validate(id string) error {
 		}
 	}
 	return nil
+}
+
+// Mount is a volume or a host directory seen at Destination by a
+// container's processes.
+type Mount struct {
+	Volume      bool   // Source names a volume; else it is a host path
+	Source      string // the volume's name, or an absolute host path
+	Destination string // absolute
+	ReadOnly    bool
 }

@@ -34,7 +34,8 @@ func fullContainer() *model.Container {
 	}
 	return &model.Container{ID: id("c1"), Name: "web", Created: created, Netns: "/run/netns/web",
 		Adopted: true, Mode: model.NetworkNone, Exposed: []string{"80/tcp", "53/udp"},
-		SharesWith: id("c0"), SharedBy: []string{id("c2"), id("c3")}, Endpoints: []*model.Endpoint{
+		SharesWith: id("c0"), SharedBy: []string{id("c2"), id("c3")},
+		Mounts: []model.Mount{{Volume: true, Source: "data", Destination: "/data", ReadOnly: true}}, Endpoints: []*model.Endpoint{
 			ep(net1, "172.18.5.2", "02:42:ac:12:05:02", 3, "eth0", "bpf0c1"),
 			ep(net2, "172.19.0.9", "02:42:ac:13:00:09", 4, "eth1", "bpf1c1"),
 		}}

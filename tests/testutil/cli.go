@@ -29,6 +29,11 @@ const EnvAsCLI = "BPFNET_E2E_AS_CLI"
 // for `bpfnet exec` in a VM without iproute2.
 const ArgDescribeNetns = "__e2e-describe-netns"
 
+// ArgFile, as the first argument of the test binary in CLI mode, makes it
+// write ("write PATH TEXT") or print ("read PATH") a file: a command for
+// `bpfnet exec` that sees the container's mounts.
+const ArgFile = "__e2e-file"
+
 // Main is a test package's TestMain: with EnvAsCLI=1 the binary is the
 // bpfnet CLI (or, with ArgDescribeNetns, describes its namespace),
 // otherwise it runs the tests.
@@ -36,6 +41,9 @@ func Main(m *testing.M) {
 	if os.Getenv(EnvAsCLI) == "1" {
 		if len(os.Args) > 1 && os.Args[1] == ArgDescribeNetns {
 			os.Exit(describeNetns())
+		}
+		if len(os.Args) > 1 && os.Args[1] == ArgFile {
+			os.Exit(fileOp(os.Args[2:]))
 		}
 		os.Exit(cli.Main(cli.DefaultEnv(), os.Args[1:]))
 	}
@@ -62,6 +70,27 @@ func describeNetns() int {
 			state = "up"
 		}
 		fmt.Printf("link %s %s\n", i.Name, state)
+	}
+	return 0
+}
+
+// fileOp is ArgFile's work.
+func fileOp(args []string) int {
+	var err error
+	switch {
+	case len(args) == 3 && args[0] == "write":
+		err = os.WriteFile(args[1], []byte(args[2]), 0o644)
+	case len(args) == 2 && args[0] == "read":
+		var data []byte
+		if data, err = os.ReadFile(args[1]); err == nil {
+			_, err = os.Stdout.Write(data)
+		}
+	default:
+		err = fmt.Errorf("usage: %s write PATH TEXT | read PATH", ArgFile)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	return 0
 }
