@@ -21,14 +21,14 @@ import (
 
 // ContainerSpec is what `container create` asks for.
 type ContainerSpec struct {
-	Name       string
-	Network    string // "" means the default bridge
-	IP         string
-	Aliases    []string
-	Netns      string   // adopt this namespace instead of creating one
-	Publish    []string // -p specs
-	PublishAll bool     // -P: publish every exposed port on an ephemeral host port
-	Expose     []string // --expose: ports -P publishes
+	Name        string
+	Network     string // "" means the default bridge
+	IP          string
+	Aliases     []string
+	Netns       string   // adopt this namespace instead of creating one
+	Publish     []string // -p specs
+	PublishAll  bool     // -P: publish every exposed port on an ephemeral host port
+	Expose      []string // --expose: ports -P publishes
 	Volumes     []string // -v: VOLUME_OR_HOST_PATH:DEST[:ro], or DEST for an anonymous volume
 	VolumesFrom []string // --volumes-from: CONTAINER[:ro|rw]
 
