@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -258,8 +259,9 @@ func (d *Datapath) containerSpec() (*ebpf.CollectionSpec, error) {
 	return d.spec, nil
 }
 
-// Version names the datapath this build loads (bpf.Version).
-func Version() string { return bpf.Version() }
+// Version names the datapath this build loads (bpf.Version). It hashes
+// the objects, a tenth of a millisecond: once per process, not per open.
+var Version = sync.OnceValue(bpf.Version)
 
 // Fresh is true when Open had to create the maps: the kernel holds none of
 // the state the store describes, so the caller must rebuild it.
