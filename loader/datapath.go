@@ -172,7 +172,7 @@ var mapLayouts = map[string][2]any{
 // of another layout, and then it holds none.
 func (d *Datapath) openPinned() bool {
 	for name, layout := range mapLayouts {
-		m, err := ebpf.LoadPinnedMap(filepath.Join(d.dir, name), nil)
+		m, err := loadPinnedMap(filepath.Join(d.dir, name))
 		if err != nil {
 			d.Close()
 			return false
