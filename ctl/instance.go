@@ -94,6 +94,7 @@ type Instance struct {
 	// read-only open (a mutating open rolls it back).
 	interrupted *Intent
 	rolledBack  []string // what rolling it back found and fixed
+	hostSynced  bool     // SyncHost ran in this command (hostInLine)
 }
 
 // Open locks the instance for a command that changes it, loads its store
@@ -213,8 +214,12 @@ func (in *Instance) open() (err error) {
 	if err := in.ensurePredefined(); err != nil {
 		return err
 	}
-	if err := in.machine.SyncHost(); err != nil {
-		return err
+	// The host is brought in line by the command's first change (begin);
+	// a rebuild or a roll back needs it first.
+	if in.dp.Fresh() || in.interrupted != nil {
+		if err := in.hostInLine(); err != nil {
+			return err
+		}
 	}
 	if !in.dp.Fresh() {
 		return in.reloadIfUpgraded()
@@ -243,6 +248,26 @@ func (in *Instance) open() (err error) {
 	}
 	// Every program now running was loaded by this build.
 	return in.recordDatapath()
+}
+
+// hostInLine brings the host-wide datapath in line with the host's
+// devices (Machine.SyncHost), once per command: devices appear and change
+// behind bpfnet's back, so every command that changes the instance looks
+// again before its first change (begin), except those that change only
+// published ports (beginPortsOnly): their map entries do not depend on
+// the host's devices, and looking is most of what such a command costs.
+func (in *Instance) hostInLine() error {
+	if in.hostSynced {
+		return nil
+	}
+	if in.readOnly {
+		return fmt.Errorf("internal error: a read-only command tried to change the host")
+	}
+	if err := in.machine.SyncHost(); err != nil {
+		return err
+	}
+	in.hostSynced = true
+	return nil
 }
 
 // openMachine opens the machine the options give, or the kernel's host

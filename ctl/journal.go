@@ -32,8 +32,24 @@ type Intent struct {
 
 func (in *Instance) journalPath() string { return filepath.Join(in.opts.Root, "journal") }
 
-// begin records intent before the first kernel change of a command.
+// begin records intent before the first kernel change of a command, then
+// brings the host in line (hostInLine): a kill during that leaves the
+// intent, and its roll back reconciles; a failure is the command's, which
+// has changed nothing of its own yet.
 func (in *Instance) begin(it Intent) error {
+	if err := in.beginPortsOnly(it); err != nil {
+		return err
+	}
+	if err := in.hostInLine(); err != nil {
+		in.end()
+		return err
+	}
+	return nil
+}
+
+// beginPortsOnly is begin for a command that changes only published
+// ports (publish, unpublish): it leaves the host's devices unvisited.
+func (in *Instance) beginPortsOnly(it Intent) error {
 	it.Started = time.Now().UTC()
 	data, err := json.Marshal(it)
 	if err != nil {

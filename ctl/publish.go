@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/bpfnet/bpfnet/ctl/ports"
 	"github.com/bpfnet/bpfnet/loader"
@@ -40,8 +41,12 @@ func (in *Instance) portMappings(spec ContainerSpec) ([]ports.Mapping, error) {
 		}
 	}
 	alloc := ports.Allocator{HostBusy: in.machine.PortBusy}
-	if alloc.Ephemeral, err = in.machine.Ephemeral(); err != nil {
-		return nil, err
+	// The range is read from the host's /proc/sys, only when a mapping
+	// leaves its host port to be chosen.
+	if slices.ContainsFunc(wanted, func(m ports.Mapping) bool { return m.HostPort == 0 }) {
+		if alloc.Ephemeral, err = in.machine.Ephemeral(); err != nil {
+			return nil, err
+		}
 	}
 	var assigned []ports.Mapping
 	err = in.store.WithPortIndex(func(held ports.Held) (err error) {
@@ -164,7 +169,7 @@ func (in *Instance) Publish(ref string, specs []string) ([]ports.Mapping, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := in.begin(Intent{Op: "container publish " + c.Name}); err != nil {
+	if err := in.beginPortsOnly(Intent{Op: "container publish " + c.Name}); err != nil {
 		return nil, err
 	}
 	defer in.end()
@@ -206,7 +211,7 @@ func (in *Instance) Unpublish(ref string, specs []string) error {
 		return fmt.Errorf("container %s publishes none of %v", c.Name, specs)
 	}
 	// On failure the intent stays: the next command republishes what went.
-	if err := in.begin(Intent{Op: "container unpublish " + c.Name}); err != nil {
+	if err := in.beginPortsOnly(Intent{Op: "container unpublish " + c.Name}); err != nil {
 		return err
 	}
 	if err := in.step("kernel: unpublish ports of " + c.Name); err != nil {

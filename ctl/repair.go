@@ -39,6 +39,9 @@ func (in *Instance) Repair() ([]string, error) {
 	if err := in.store.Verify(); err != nil {
 		return nil, err
 	}
+	if err := in.hostInLine(); err != nil {
+		return nil, err
+	}
 	found, err := in.reconcile(true)
 	return append(in.rolledBack, found...), err
 }

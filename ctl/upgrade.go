@@ -32,6 +32,9 @@ func (in *Instance) reloadIfUpgraded() error {
 	if len(all) > 0 {
 		fmt.Fprintf(in.opts.Stderr, "bpfnet: the running programs are not this bpfnet's (datapath %q, this is %s): replacing them\n", running, want)
 	}
+	if err := in.hostInLine(); err != nil {
+		return err
+	}
 	if err := in.reloadPrograms(); err != nil {
 		return fmt.Errorf("replace programs of another bpfnet version: %w", err)
 	}

@@ -28,7 +28,10 @@ func ReadSysctl(name string) (string, error) {
 
 // DisableIPv6 turns IPv6 off on device dev ("all" and "default" for the
 // whole namespace). Best effort: a kernel without IPv6 has nothing to turn
-// off. Test namespaces use it; bpfnet's own devices use NoIPv6Addresses,
-// because /proc/sys/net/ipv6 grows slower to look up with every namespace
-// that has looked it up.
+// off. Test namespaces use it, and the host sides of container veths: with
+// IPv6 on, each gets a multicast route (ff00::/8) in the host's local
+// table when it comes up, and bringing up a device walks them all, 2.5 ms
+// a create at 5,000 containers. Containers' own devices use
+// NoIPv6Addresses, because /proc/sys/net/ipv6 grows slower to look up
+// with every namespace that has looked it up (the host namespace is one).
 func DisableIPv6(dev string) { _ = WriteSysctl("net/ipv6/conf/"+dev+"/disable_ipv6", "1") }

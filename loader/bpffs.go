@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,4 +64,31 @@ func removeBPFFS(dir string) error {
 		return fmt.Errorf("unpin %s: %w", dir, err)
 	}
 	return nil
+}
+
+// loadPinnedMap opens the map pinned at path. It is ebpf.LoadPinnedMap
+// without the readlink of /proc/self/fd that tells a map's descriptor from
+// a program's: every command opens all the instance's maps, and their
+// pins are named by this package; the layout check that follows
+// (openPinned) refuses anything that is not the map it expects.
+func loadPinnedMap(path string) (*ebpf.Map, error) {
+	name, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return nil, fmt.Errorf("pin %s: %w", path, err)
+	}
+	attr := struct {
+		pathname  uint64
+		bpfFD     uint32
+		fileFlags uint32
+	}{pathname: uint64(uintptr(unsafe.Pointer(name)))}
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_OBJ_GET, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	runtime.KeepAlive(name)
+	if errno != 0 {
+		return nil, fmt.Errorf("open pin %s: %w", path, errno)
+	}
+	m, err := ebpf.NewMapFromFD(int(fd))
+	if err != nil {
+		return nil, fmt.Errorf("open pin %s: %w", path, err)
+	}
+	return m, nil
 }

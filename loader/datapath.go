@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -171,7 +172,7 @@ var mapLayouts = map[string][2]any{
 // of another layout, and then it holds none.
 func (d *Datapath) openPinned() bool {
 	for name, layout := range mapLayouts {
-		m, err := ebpf.LoadPinnedMap(filepath.Join(d.dir, name), nil)
+		m, err := loadPinnedMap(filepath.Join(d.dir, name))
 		if err != nil {
 			d.Close()
 			return false
@@ -258,8 +259,9 @@ func (d *Datapath) containerSpec() (*ebpf.CollectionSpec, error) {
 	return d.spec, nil
 }
 
-// Version names the datapath this build loads (bpf.Version).
-func Version() string { return bpf.Version() }
+// Version names the datapath this build loads (bpf.Version). It hashes
+// the objects, a tenth of a millisecond: once per process, not per open.
+var Version = sync.OnceValue(bpf.Version)
 
 // Fresh is true when Open had to create the maps: the kernel holds none of
 // the state the store describes, so the caller must rebuild it.

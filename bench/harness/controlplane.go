@@ -279,6 +279,9 @@ func (r *cpRun) measure(deadline time.Time) error {
 		if err := r.sample(&p); err != nil {
 			return fmt.Errorf("at N=%d: %w", n, err)
 		}
+		if err := r.probe(n); err != nil {
+			return fmt.Errorf("at N=%d: %w", n, err)
+		}
 		r.res.Points = append(r.res.Points, p)
 	}
 	return nil
@@ -353,6 +356,25 @@ func (r *cpRun) sample(p *cpPoint) error {
 	}
 	for _, d := range cpOps {
 		p.Ops = append(p.Ops, cpOp{Op: d.op, Method: d.method, MS: times[d], Stats: summarizeP90(times[d])})
+	}
+	return nil
+}
+
+// probe runs -cp-probe at N with the instance in its environment: a
+// profile of a command at N (steps, perf, strace) on an instance that is
+// slow to build. Its output goes to the harness's stderr; containers it
+// makes must be removed by it, as the samples' are.
+func (r *cpRun) probe(n int) error {
+	if r.h.cfg.cpProbe == "" {
+		return nil
+	}
+	r.h.prog.note(fmt.Sprintf("%s: probe at N=%s", cpCaseID, thousands(float64(n))))
+	cmd := exec.CommandContext(r.h.s.ctx, "sh", "-c", r.h.cfg.cpProbe)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Env = append(os.Environ(), "BPFNET_ROOT="+r.b.root, "BPFNET_BPFFS="+r.b.bpffs, "BPFNET_NETNS_DIR="+r.b.nsDir,
+		"BPFNET_HOST_NETNS="+r.b.host.path, "BPFNET_BIN="+r.b.bin, fmt.Sprintf("BPFNET_CP_N=%d", n))
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("-cp-probe: %w", err)
 	}
 	return nil
 }

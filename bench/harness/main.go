@@ -34,6 +34,7 @@ type config struct {
 	fixedRun       time.Duration // -duration: no budget fitting
 	cases          caseSelection // -cases: empty is all
 	cpNs           []int         // -cp-n: the control-plane case's N
+	cpProbe        string        // -cp-probe: a command run at each N (controlplane.go)
 }
 
 type harness struct {
@@ -63,6 +64,7 @@ func run() (code int) {
 	redraw := flag.String("svg-from", "", "only redraw the SVG of an earlier run's `JSON` file (next to it) and exit")
 	casesSpec := flag.String("cases", os.Getenv("BENCH_CASES"), "run only these cases, comma-separated ids or families, e.g. controlplane or published (env BENCH_CASES)")
 	cpNs := flag.String("cp-n", "", "the control-plane case's container counts, increasing (default 10,1000,5000; quick 10,200)")
+	flag.StringVar(&cfg.cpProbe, "cp-probe", "", "run this shell command after the control-plane samples at each N, with BPFNET_* naming the case's instance and BPFNET_CP_N the N (to profile a command there)")
 	flag.Parse()
 	if *redraw != "" {
 		if err := redrawSVG(*redraw); err != nil {

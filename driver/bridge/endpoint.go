@@ -78,6 +78,11 @@ func (Driver) Join(env driver.Env, c *model.Container, n *model.Network, ep *mod
 		}
 		ifindex = host.Attrs().Index
 		kernel.NoIPv6Addresses(host)
+		// IPv6 off altogether on the host side (in the host namespace
+		// only, see kernel.DisableIPv6): a device with IPv6 on gets a
+		// multicast route of its own when it comes up, and each device
+		// coming up walks all of them.
+		kernel.DisableIPv6(ep.HostIfname)
 		return nil
 	})
 	if err != nil {

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vishvananda/netlink"
 
@@ -34,6 +38,36 @@ func ipv6Addrs(t *testing.T, path string) []string {
 	return out
 }
 
+// ipv6RouteDevs lists the devices of the IPv6 routes of every table of the
+// namespace at path.
+func ipv6RouteDevs(t *testing.T, path string) []string {
+	t.Helper()
+	h, err := kernel.Handle(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	routes, err := kernel.RetryDump(func() ([]netlink.Route, error) {
+		return h.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range routes {
+		if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
+			out = append(out, l.Attrs().Name)
+		}
+	}
+	return out
+}
+
+// hasContainerVeth: one of devs is a container's host veth (Docker's
+// names: "veth" and 7 hex digits).
+func hasContainerVeth(devs []string) bool {
+	return slices.ContainsFunc(devs, func(d string) bool { return strings.HasPrefix(d, "veth") })
+}
+
 // TestNoIPv6AddressesOnEndpoints: bpfnet's networks carry IPv4 only, so
 // neither side of an endpoint's veth gets an IPv6 address (a link-local
 // one would send neighbour discovery and router solicitations into the
@@ -61,6 +95,23 @@ func TestNoIPv6AddressesOnEndpoints(t *testing.T) {
 	}
 	if got := ipv6Addrs(t, in.HostNetns); len(got) > 0 {
 		t.Errorf("host namespace has IPv6 addresses on bpfnet's devices: %v", got)
+	}
+
+	// The host sides have IPv6 off altogether: with it on, each gets a
+	// multicast route in the host's local table when it comes up, and
+	// bringing up a device walks them all (milliseconds per create with
+	// thousands of containers). A veth of the test's own gets one.
+	if got := ipv6RouteDevs(t, in.HostNetns); hasContainerVeth(got) {
+		t.Errorf("host namespace has IPv6 routes on container veths: %v", got)
+	}
+	if err := tu.AddVeth(in.HostNetns, "ctl6", "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); !slices.ContainsFunc(ipv6RouteDevs(t, in.HostNetns), func(d string) bool { return d == "ctl6" }); {
+		if time.Now().After(deadline) {
+			t.Fatal("control: a veth with IPv6 on got no IPv6 route in 3 s; the check cannot see them")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	if err := tu.AddVeth(c.Netns(), "probe6", "", "", ""); err != nil {
