@@ -117,6 +117,9 @@ func (s *Store) apply(ch store.Change) error {
 	if err := s.plan(t, ch, nets, ctrs, adds, removes); err != nil {
 		return err
 	}
+	if s.beforeCommit != nil {
+		s.beforeCommit()
+	}
 	return s.commit(ctx, t)
 }
 

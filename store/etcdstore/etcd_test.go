@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 )
 
 // testEtcd is a real etcd server in the test binary, on loopback ports
@@ -17,7 +19,11 @@ import (
 type testEtcd struct {
 	e        *embed.Etcd
 	endpoint string // host:port of its client URL
+	stopOnce sync.Once
 }
+
+// stop stops the server (once: the test's end stops it too).
+func (te *testEtcd) stop() { te.stopOnce.Do(te.e.Close) }
 
 // startEtcd starts one member and stops it when t ends.
 func startEtcd(t testing.TB) *testEtcd {
@@ -28,9 +34,12 @@ func startEtcd(t testing.TB) *testEtcd {
 		cfg := embed.NewConfig()
 		cfg.Dir = t.TempDir()
 		cfg.Name = "test"
-		cfg.LogLevel = "error"
+		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop()) // its shutdown logs errors; failures reach the client
 		cfg.ListenClientUrls = []url.URL{{Scheme: "http", Host: client}}
 		cfg.AdvertiseClientUrls = cfg.ListenClientUrls
+		// HTTP on a port of its own: etcd's stop waits for a shared port's
+		// connections to go idle, which a client's never do (7 s).
+		cfg.ListenClientHttpUrls = []url.URL{{Scheme: "http", Host: freePort(t)}}
 		cfg.ListenPeerUrls = []url.URL{{Scheme: "http", Host: peer}}
 		cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
 		cfg.InitialCluster = fmt.Sprintf("%s=http://%s", cfg.Name, peer)
@@ -40,13 +49,14 @@ func startEtcd(t testing.TB) *testEtcd {
 			lastErr = err
 			continue
 		}
-		t.Cleanup(e.Close) // after the data directory's removal is registered: runs first
+		te := &testEtcd{e: e, endpoint: client}
+		t.Cleanup(te.stop) // after the data directory's removal is registered: runs first
 		select {
 		case <-e.Server.ReadyNotify():
 		case <-time.After(30 * time.Second):
 			t.Fatal("etcd did not become ready in 30 s")
 		}
-		return &testEtcd{e: e, endpoint: client}
+		return te
 	}
 	t.Fatalf("start etcd: %v", lastErr)
 	return nil

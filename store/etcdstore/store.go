@@ -58,6 +58,8 @@ type Store struct {
 	mu      sync.Mutex           // guards the two below
 	session *concurrency.Session // the lease of the lock, made by the first Lock
 	mutex   *concurrency.Mutex   // non-nil while this store holds the lock
+
+	beforeCommit func() // a test's other writer, between Apply's reads and its commit
 }
 
 var _ store.Store = (*Store)(nil)
