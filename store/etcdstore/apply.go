@@ -16,7 +16,8 @@ import (
 
 // ErrLockLost: the store held the cluster lock when the change was
 // planned, and no longer did when it was to be written (its lease expired,
-// so another writer may hold the lock). Nothing was written.
+// so another writer may hold the lock). Nothing was written; Unlock, then
+// Lock again and plan the change again.
 var ErrLockLost = errors.New("the cluster lock was lost")
 
 // Apply writes ch in one etcd transaction: all of it or nothing. It reads

@@ -228,7 +228,7 @@ func (s *Store) WithPortIndex(fn func(ports.Held) error) error {
 	return fn(held)
 }
 
-// Meta reads a value of the caller's (""when missing).
+// Meta reads a value of the caller's ("" when missing).
 func (s *Store) Meta(key string) (string, error) {
 	resp, err := s.get("read meta "+key, s.key(dirMeta, key))
 	if err != nil || len(resp.Kvs) == 0 {

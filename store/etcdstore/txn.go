@@ -2,11 +2,13 @@ package etcdstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -150,6 +152,10 @@ func (t *txn) commit(ctx context.Context, guards []clientv3.Cmp, onFail []client
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(r.prefix), "<", r.rev+1).WithPrefix())
 	}
 	resp, err := t.s.client.Txn(ctx).If(cmps...).Then(ops...).Else(onFail...).Commit()
+	if errors.Is(err, rpctypes.ErrTooManyOps) {
+		return nil, fmt.Errorf("a change of %d writes guarded by %d checks is more than one etcd transaction takes "+
+			"(etcd's --max-txn-ops, 128 by default): %w", len(ops), len(cmps), err)
+	}
 	if err != nil {
 		return nil, t.s.requestError(ctx, fmt.Sprintf("commit %d writes", len(ops)), err)
 	}

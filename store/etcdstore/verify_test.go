@@ -3,6 +3,7 @@ package etcdstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -108,5 +109,27 @@ func TestIndexEntriesAreUnique(t *testing.T) {
 		if after := dump(t, s); len(after) != len(before) {
 			t.Errorf("giving %s to another wrote %d keys", what, len(after)-len(before))
 		}
+	}
+}
+
+// A change too big for one etcd transaction fails whole, and says why.
+func TestChangeTooBig(t *testing.T) {
+	te := startEtcd(t)
+	s := te.open(t, Options{})
+	defer s.Close()
+	net1 := id("a1")
+	mustApply(t, s, store.Change{PutNetworks: []*model.Network{network(net1, "n1", "172.18.0.0/16")}})
+	var ids []string
+	for i := range 40 {
+		c := container(id(fmt.Sprintf("c%03d", i)), fmt.Sprintf("c%d", i), net1, fmt.Sprintf("172.18.1.%d", i), uint32(i+1))
+		mustApply(t, s, puts(c))
+		ids = append(ids, c.ID)
+	}
+	err := s.Apply(store.Change{DeleteContainers: ids}) // 160 keys to delete
+	if err == nil || !strings.Contains(err.Error(), "--max-txn-ops") {
+		t.Fatalf("Apply of a change of 160 writes = %v, want etcd's limit named", err)
+	}
+	if all, err := s.Containers(); err != nil || len(all) != 40 {
+		t.Errorf("after the refused change: %d containers, %v", len(all), err)
 	}
 }
