@@ -65,6 +65,13 @@ type Change struct {
 	RemovePorts      map[string][]ports.Mapping // by container ID
 }
 
+// ErrConflict marks a change refused because the state it was planned on
+// changed under it: another writer (a host sharing a cluster store) took an
+// address, name or port first, or changed a record the change read. Nothing
+// of the change was applied; read again and plan again, or report it.
+// Stores with one writer (the instance lock) never return it.
+var ErrConflict = errors.New("the store changed under this change")
+
 // ErrDamaged marks a store that cannot be trusted: its pages, its records
 // or its history (commits lost) are not what was written.
 var ErrDamaged = errors.New("store damaged")
