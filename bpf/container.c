@@ -355,7 +355,9 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 	daddr = ip->daddr;
 	proto = ip->protocol;
 
-	peer = bpf_map_lookup_elem(&bpfnet_endpoints, &daddr);
+	/* The gateway's address is never a container's: a host-local
+	 * connection's replies, to it, skip the lookup. */
+	peer = daddr == config.gateway_ip ? NULL : bpf_map_lookup_elem(&bpfnet_endpoints, &daddr);
 	if (peer) {
 		/* A reply from a published port to a container that came in
 		 * through the host's address goes back with that address. */
