@@ -30,11 +30,11 @@
 #include "lib/nat.h"
 #include "lib/ports.h"
 #include "lib/icmp.h"
+#include "lib/endpoint.h"
+#include "lib/hairpin.h"
 
 /* Free masquerade ports tried for a new flow (lib/common.h has the range). */
 enum { SNAT_TRIES = 32 };
-
-volatile const struct endpoint_config config;
 
 /* Puts enums that no map or program type names in BTF, for bpf2go to
  * export to Go; never read. */
@@ -44,22 +44,6 @@ volatile const struct btf_exports {
 	enum ct_flags ct_flags;
 	enum slots slots;
 } btf_exports;
-
-/* publishes_ports: whether replies from this endpoint may need reverse NAT.
- * Read per packet (a plain load) rather than compiled in, so publishing a
- * first port reloads nothing. */
-static __always_inline int publishes_ports(void)
-{
-	__u32 slot = config.slot;
-	struct endpoint_state *s = bpf_map_lookup_elem(&bpfnet_endpoint_state, &slot);
-
-	return s && (s->flags & ENDPOINT_PUBLISHES_PORTS);
-}
-
-static __always_inline int in_subnet(__be32 addr)
-{
-	return (addr & config.subnet_mask) == config.subnet;
-}
 
 static __always_inline int from_container_arp(struct __sk_buff *skb)
 {
@@ -93,111 +77,6 @@ static __always_inline int from_container_arp(struct __sk_buff *skb)
 	/* Every neighbour is at the gateway's MAC: see to_peer. */
 	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
 	return arp_reply(skb, arp, config.gateway_mac);
-}
-
-/* to_peer hands a frame to a container of the same network. Containers
- * reach their peers through the gateway's MAC (the host side of their
- * veth), so the frame is the host's (PACKET_HOST) when it arrives, and
- * stays the peer's after bpf_redirect_peer even on kernels that do not
- * reset the packet type there (5.10). The frame is not rewritten: writing
- * to a cloned skb (every TCP segment) would copy its head. */
-static __always_inline int to_peer(struct __sk_buff *skb, const struct endpoint_info *peer)
-{
-	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
-	count_packet(peer->slot, DIR_TO_CONTAINER, skb->len);
-	return bpf_redirect_peer(peer->ifindex, 0);
-}
-
-/* hairpin_self sends a container's flow to its own published port back
- * into it, from the gateway's address: a packet from its own address would
- * be a martian to it. The reply comes back through hairpin_reply. */
-static __always_inline int hairpin_self(struct __sk_buff *skb, const struct flow *f, const struct port_target *t)
-{
-	if (nat_rewrite(skb, f, 1, config.gateway_ip, f->key.sport) || nat_rewrite(skb, f, 0, config.ip, t->port) ||
-	    set_dst_mac(skb, (const __u8 *)config.mac))
-		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
-	count_packet(config.slot, DIR_TO_CONTAINER, skb->len);
-	return bpf_redirect_peer(skb->ifindex, 0);
-}
-
-/* hairpin_reply turns a container's reply to itself, addressed to the
- * gateway by hairpin_self, back into one from the published port. */
-static __always_inline int hairpin_reply(struct __sk_buff *skb, const struct flow *f, const struct ct_entry *e)
-{
-	if (nat_rewrite(skb, f, 1, e->nat_addr, e->nat_port) || nat_rewrite(skb, f, 0, config.ip, f->key.dport))
-		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
-	count_packet(config.slot, DIR_TO_CONTAINER, skb->len);
-	return bpf_redirect_peer(skb->ifindex, 0);
-}
-
-/* hairpin_keep keeps the entry of reply, the reply tuple of a flow to a
- * published port, as kind. A TCP segment other than a SYN starts no flow:
- * with no entry it is no hairpin but the reply to a host process whose
- * own port happens to be a published one, which the host stack gets.
- * 0: kept; 1: the host's; -1: no entry could be made. */
-static __always_inline int hairpin_keep(const struct flow *f, const struct ct_key *reply, enum ct_kind kind)
-{
-	__u64 now = bpf_ktime_get_ns();
-
-	if (ct_refresh(reply, f, now, kind, f->key.daddr, f->key.dport, 0))
-		return 0;
-	if (f->key.proto == IPPROTO_TCP && (f->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN)
-		return 1;
-	return ct_create(reply, f, now, kind, f->key.daddr, f->key.dport, 0) ? -1 : 0;
-}
-
-/* hairpin sends a flow to a published port of this host (on any of its
- * addresses, the gateway's included) to the container behind it. */
-static __always_inline int hairpin(struct __sk_buff *skb, const struct flow *f)
-{
-	struct endpoint_info *peer;
-	struct port_target *t;
-	struct ct_key reply;
-	struct ct_entry e;
-	int kept;
-
-	if (publishes_ports() && ct_established(&f->key, f, bpf_ktime_get_ns(), &e) && e.kind == CT_HAIRPIN_SELF)
-		return hairpin_reply(skb, f, &e);
-	t = published_to_host(f->key.daddr, f->key.dport, f->key.proto);
-	if (!t) {
-		/* A reply to itself before its flow is confirmed; looked for
-		 * only here, so established flows pay no second lookup. */
-		if (publishes_ports() && ct_unconfirmed(&f->key, f, bpf_ktime_get_ns(), &e) && e.kind == CT_HAIRPIN_SELF)
-			return hairpin_reply(skb, f, &e);
-		goto host;
-	}
-	if (t->ip == config.ip) {
-		reply = (struct ct_key){
-			.saddr = config.ip, .daddr = config.gateway_ip,
-			.sport = t->port, .dport = f->key.sport, .proto = f->key.proto,
-		};
-		kept = hairpin_keep(f, &reply, CT_HAIRPIN_SELF);
-		if (kept > 0)
-			goto host;
-		if (kept < 0)
-			return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
-		return hairpin_self(skb, f, t);
-	}
-	peer = bpf_map_lookup_elem(&bpfnet_endpoints, &t->ip);
-	if (!peer)
-		return drop(config.slot, DROP_NOT_PUBLISHED, DIR_FROM_CONTAINER);
-	reply = (struct ct_key){
-		.saddr = t->ip, .daddr = f->key.saddr,
-		.sport = t->port, .dport = f->key.sport, .proto = f->key.proto,
-	};
-	kept = hairpin_keep(f, &reply, CT_DNAT_REPLY);
-	if (kept > 0)
-		goto host;
-	if (kept < 0)
-		return drop(config.slot, DROP_CT_INSERT, DIR_FROM_CONTAINER);
-	if (nat_rewrite(skb, f, 0, t->ip, t->port) || set_dst_mac(skb, peer->mac))
-		return drop(config.slot, DROP_MALFORMED, DIR_FROM_CONTAINER);
-	return to_peer(skb, peer);
-host:
-	count_packet(config.slot, DIR_FROM_CONTAINER, skb->len);
-	return TC_ACT_OK;
 }
 
 /* snat_port_pick picks a free masquerade port on nat_addr for the flow
@@ -334,8 +213,12 @@ static __always_inline int beyond_network(struct __sk_buff *skb, const struct fl
 		.ipv4_dst = f->key.daddr,
 		.ifindex = skb->ingress_ifindex,
 	};
-	int ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	int ret = BPF_FIB_LKUP_RET_NOT_FWDED;
 
+	/* The gateway's address is the host's (on bpfnet0): no route to ask.
+	 * A host-local connection's replies come this way. */
+	if (f->key.daddr != config.gateway_ip)
+		ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	switch (ret) {
 	case BPF_FIB_LKUP_RET_NOT_FWDED:
 		return hairpin(skb, f);
@@ -472,7 +355,9 @@ static __always_inline int from_container_ipv4(struct __sk_buff *skb)
 	daddr = ip->daddr;
 	proto = ip->protocol;
 
-	peer = bpf_map_lookup_elem(&bpfnet_endpoints, &daddr);
+	/* The gateway's address is never a container's: a host-local
+	 * connection's replies, to it, skip the lookup. */
+	peer = daddr == config.gateway_ip ? NULL : bpf_map_lookup_elem(&bpfnet_endpoints, &daddr);
 	if (peer) {
 		/* A reply from a published port to a container that came in
 		 * through the host's address goes back with that address. */
@@ -549,6 +434,8 @@ int bpfnet_to_container(struct __sk_buff *skb)
 		if (!in_subnet(ip->saddr))
 			return drop(config.slot, DROP_INTERNAL_NETWORK, DIR_TO_CONTAINER);
 	}
+	if (skb->protocol == bpf_htons(ETH_P_IP))
+		host_port_keep(skb);
 	count_packet(config.slot, DIR_TO_CONTAINER, skb->len);
 	return TC_ACT_OK;
 }

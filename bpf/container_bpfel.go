@@ -56,6 +56,7 @@ const (
 	ContainerCtKindCT_SNAT_REPLY   ContainerCtKind = 3
 	ContainerCtKindCT_HAIRPIN_SELF ContainerCtKind = 4
 	ContainerCtKindCT_ROUTED_REPLY ContainerCtKind = 5
+	ContainerCtKindCT_TO_HOST      ContainerCtKind = 6
 )
 
 type ContainerCtNewEntry struct {

@@ -43,6 +43,7 @@ const (
 	CtKindCT_ROUTED_REPLY                 = ContainerCtKindCT_ROUTED_REPLY
 	CtKindCT_SNAT_ORIG                    = ContainerCtKindCT_SNAT_ORIG
 	CtKindCT_SNAT_REPLY                   = ContainerCtKindCT_SNAT_REPLY
+	CtKindCT_TO_HOST                      = ContainerCtKindCT_TO_HOST
 	CtStatCT_STAT_CONFIRMED               = ContainerCtStatCT_STAT_CONFIRMED
 	CtStatCT_STAT_INSERT_FAILED           = ContainerCtStatCT_STAT_INSERT_FAILED
 	CtStatCT_STAT_MAX                     = ContainerCtStatCT_STAT_MAX

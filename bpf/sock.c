@@ -93,13 +93,16 @@ int bpfnet_sendmsg4(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int bpfnet_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	struct udp_rev_key key = {
-		.cookie = bpf_get_socket_cookie(ctx), .ip = ctx->user_ip4, .port = (__u16)ctx->user_port,
-	};
+	struct udp_rev_key key = {};
 	struct port_target *orig;
 
+	/* Every datagram of the machine comes here, most of them not of
+	 * this instance's host: asked before anything else. */
 	if (!in_host_netns(ctx, host_netns()))
 		return 1;
+	key.cookie = bpf_get_socket_cookie(ctx);
+	key.ip = ctx->user_ip4;
+	key.port = (__u16)ctx->user_port;
 	orig = bpf_map_lookup_elem(&bpfnet_udp_rev, &key);
 	if (orig) {
 		ctx->user_ip4 = orig->ip;

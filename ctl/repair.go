@@ -131,7 +131,7 @@ func (in *Instance) reconcile(fix bool) ([]string, error) {
 			r.veths[in.hostDevice(ep)], r.slots[ep.Slot], r.ips[ep.IP] = true, ep, ep
 		}
 	}
-	for _, step := range []func() error{r.hostState, r.containers, r.ports, r.orphanVeths, r.orphanEntries, r.orphanNetns, r.staleFlows} {
+	for _, step := range []func() error{r.hostState, r.containers, r.ports, r.udpSockets, r.orphanVeths, r.orphanEntries, r.orphanNetns, r.staleFlows} {
 		if err := step(); err != nil {
 			return r.problems, err
 		}

@@ -22,13 +22,17 @@ import (
 //   - "no UDP port": a container publishing a TCP port (connect4 only);
 //   - "UDP port": the same plus a published UDP port (sendmsg4 and
 //     recvmsg4 attached too);
+//   - "two with UDP ports": that instance and a second one (a host
+//     namespace of its own), each publishing a UDP port: each attaches its
+//     own sendmsg4 and recvmsg4, so unrelated datagrams run two of each;
 //   - "no instance again": the first state measured twice, an A/A control
 //     whose ratio shows what the machine's noise and the order of runs do
 //     to these ratios.
 //
 // Goal: "no UDP port" >= 0.99x "no instance". Several instances without UDP
 // ports attach no UDP program each (TestUDPSocketsOnDemand), so they add
-// nothing either.
+// nothing either; "two with UDP ports" / "UDP port" shows what a second
+// instance with UDP ports adds.
 const udpCaseID = "udp-unrelated"
 
 // udpPort is the echo server's port in the unrelated namespace.
@@ -37,22 +41,25 @@ const udpPort = 7001
 type udpRun struct {
 	h              *harness
 	main           *bpfnet // the datapath cases' instance, whose binary it reuses
-	b              *bpfnet // the case's own instance
+	b, b2          *bpfnet // the case's own instances
 	ns             *netns  // the unrelated namespace: client and server
 	none, tcp, udp *target
+	udp2           *target
 }
 
 func (h *harness) udpUnrelatedCase(main *bpfnet) *benchCase {
-	r := &udpRun{h: h, main: main, none: &target{}, tcp: &target{}, udp: &target{}}
+	r := &udpRun{h: h, main: main, none: &target{}, tcp: &target{}, udp: &target{}, udp2: &target{}}
 	return &benchCase{id: udpCaseID, title: "unconnected UDP in a namespace bpfnet does not know",
 		systems: []*system{
 			sys("no instance", r.none, nil, mUDP),
 			sys("no instance again", r.none, nil, mUDP),
 			sys("no UDP port", r.tcp, nil, mUDP),
 			sys("UDP port", r.udp, nil, mUDP),
+			sys("two with UDP ports", r.udp2, nil, mUDP),
 		},
 		ratios: []ratioDef{{mUDP, "no UDP port", "no instance", 0.99}, {mUDP, "UDP port", "no instance", 0},
-			{mUDP, "UDP port", "no UDP port", 0}, {mUDP, "no instance again", "no instance", 0}},
+			{mUDP, "UDP port", "no UDP port", 0}, {mUDP, "two with UDP ports", "no instance", 0},
+			{mUDP, "two with UDP ports", "UDP port", 0}, {mUDP, "no instance again", "no instance", 0}},
 		prepare: func(res *caseResult) error {
 			if err := r.setup(); err != nil {
 				return err
@@ -62,6 +69,7 @@ func (h *harness) udpUnrelatedCase(main *bpfnet) *benchCase {
 		},
 		after: func(res *caseResult) {
 			_, _ = r.b.cliQuiet("system", "reset", "-f")
+			_, _ = r.b2.cliQuiet("system", "reset", "-f")
 			res.Checks = append(res.Checks, foreignUDPPrograms("after the rounds"))
 		},
 	}
@@ -81,18 +89,13 @@ func (r *udpRun) setup() error {
 			return err
 		}
 	}
-	dir := filepath.Join(s.tmp, "bpfnet-udp-instance")
-	r.b = &bpfnet{h: r.h, bin: bin, root: filepath.Join(dir, "root"), bpffs: filepath.Join(dir, "bpffs"), nsDir: filepath.Join(dir, "netns")}
-	for _, d := range []string{r.b.root, r.b.bpffs, r.b.nsDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
 	var err error
-	if r.b.host, err = s.newNetns("budph"); err != nil {
+	if r.b, err = r.instance(bin, "bpfnet-udp-instance", "budph"); err != nil {
 		return err
 	}
-	s.push(func() { _, _ = r.b.cliQuiet("system", "reset", "-f") })
+	if r.b2, err = r.instance(bin, "bpfnet-udp-instance2", "budph2"); err != nil {
+		return err
+	}
 	if r.ns, err = s.newNetns("budp"); err != nil {
 		return err
 	}
@@ -101,23 +104,45 @@ func (r *udpRun) setup() error {
 	if _, err := s.start("loadgen-udp", argv, nil); err != nil {
 		return err
 	}
-	reset := r.b.argv("system", "reset", "-f")
-	create := func(ports ...string) []string {
+	reset, reset2 := r.b.argv("system", "reset", "-f"), r.b2.argv("system", "reset", "-f")
+	create := func(b *bpfnet, ports ...string) []string {
 		args := []string{"container", "create", "udpsrv", "--network", bpfnetNetwork}
 		for _, p := range ports {
 			args = append(args, "-p", p)
 		}
-		return r.b.argv(args...)
+		return b.argv(args...)
 	}
 	// Every state is made anew before its run (a reset frees the maps, a
 	// create makes them): the kernel's deferred freeing settles before the
 	// run starts, whatever state came before.
 	settle := []string{"sleep", "0.5"}
 	addr := addrPort("127.0.0.1", udpPort)
-	*r.none = target{client: r.ns, addr: addr, reset: [][]string{reset, settle}}
-	*r.tcp = target{client: r.ns, addr: addr, reset: [][]string{reset, create("8080:80"), settle}}
-	*r.udp = target{client: r.ns, addr: addr, reset: [][]string{reset, create("8080:80", "5353:53/udp"), settle}}
+	*r.none = target{client: r.ns, addr: addr, reset: [][]string{reset, reset2, settle}}
+	*r.tcp = target{client: r.ns, addr: addr, reset: [][]string{reset, reset2, create(r.b, "8080:80"), settle}}
+	*r.udp = target{client: r.ns, addr: addr, reset: [][]string{reset, reset2, create(r.b, "8080:80", "5353:53/udp"), settle}}
+	*r.udp2 = target{client: r.ns, addr: addr, reset: [][]string{reset, reset2, create(r.b, "8080:80", "5353:53/udp"),
+		create(r.b2, "8080:80", "5353:53/udp"), settle}}
 	return nil
+}
+
+// instance makes a bpfnet instance of the case's: its state under the
+// session's temporary directory, its own host namespace; reset when the
+// session ends.
+func (r *udpRun) instance(bin, dirName, hostNs string) (*bpfnet, error) {
+	s := r.h.s
+	dir := filepath.Join(s.tmp, dirName)
+	b := &bpfnet{h: r.h, bin: bin, root: filepath.Join(dir, "root"), bpffs: filepath.Join(dir, "bpffs"), nsDir: filepath.Join(dir, "netns")}
+	for _, d := range []string{b.root, b.bpffs, b.nsDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if b.host, err = s.newNetns(hostNs); err != nil {
+		return nil, err
+	}
+	s.push(func() { _, _ = b.cliQuiet("system", "reset", "-f") })
+	return b, nil
 }
 
 // foreignUDPPrograms notes how many programs are on the cgroup root's UDP

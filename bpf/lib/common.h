@@ -90,6 +90,9 @@ enum ct_kind {
 			      * becomes nat_addr:nat_port, destination the container */
 	CT_ROUTED_REPLY = 5, /* reply to a flow a container sent out untranslated
 			      * (enable_ip_masquerade=false): let in to nat_addr as it is */
+	CT_TO_HOST = 6, /* a container's UDP reply to a host process whose port is also a
+			 * published one: to the host as it is, not through the port
+			 * (nat_addr:nat_port: the process's address and port) */
 };
 
 /* Value of bpfnet_endpoints, keyed by the endpoint's IPv4 address

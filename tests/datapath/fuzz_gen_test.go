@@ -46,7 +46,7 @@ func (g *frameGen) port() uint16 {
 	}
 	return oneOf[uint16](g, 80, 53, 90, 81, 443, 77, webPort, dnsPort, peerPort, danglePort, loPort, twicePort,
 		twicePort+1, masqPort, masqUDP, masqEcho, 61003, 61004, 7000, 7001, 7002, 7003, 40000, 40001, 40002,
-		40003, 45000, 45001, 50000, 50001, 50002, 50003, 5000, 7, 0, 61000, 65535)
+		40003, 45000, 45001, 50000, 50001, 50002, 50003, 5000, 7, 0, 61000, 65535, udpPeer, 5300, 5301)
 }
 
 func (g *frameGen) tcpFlags() uint8 {
@@ -155,7 +155,7 @@ func (g *frameGen) fromContainer() (string, []byte) {
 	case 8: // to a port published on the host, A's own or a peer's
 		kind = "to a port"
 		p := oneOf[uint8](g, protoTCP, protoTCP, protoUDP)
-		dst := ap(oneOf(g, hostIP, gw1, hostIP2, loopback), oneOf[uint16](g, webPort, dnsPort, peerPort, danglePort, loPort, twicePort))
+		dst := ap(oneOf(g, hostIP, gw1, hostIP2, loopback), oneOf[uint16](g, webPort, dnsPort, peerPort, danglePort, loPort, twicePort, udpPeer))
 		frame = ip(g.packet(p, ap(epA.IP, g.port()), dst))
 	case 2: // a packet of one of the world's flows, from A's side
 		kind = "world flow"
@@ -284,10 +284,14 @@ func (g *frameGen) fromUplink() (string, []byte) {
 func (g *frameGen) toContainer() (string, []byte) {
 	var kind string
 	var frame []byte
-	switch g.pick(4) {
+	switch g.pick(5) {
 	case 0, 1:
 		kind = "from anywhere"
 		frame = frames.Ether(epA.MAC, gw1MAC, frames.EtherIPv4, g.packet(g.proto(), ap(g.addr(), g.port()), ap(epA.IP, g.port())))
+	case 4: // a host process bound to a port that may be a published one
+		kind = "from a host port"
+		src := ap(oneOf(g, gw1, hostIP, hostIP2, loopback), oneOf(g, dnsPort, udpPeer, peerPort, g.port()))
+		frame = frames.Ether(epA.MAC, gw1MAC, frames.EtherIPv4, g.packet(oneOf[uint8](g, protoUDP, protoUDP, protoTCP), src, ap(epA.IP, g.port())))
 	case 2:
 		kind = "arp"
 		frame = g.arp(gw1MAC, gw1)

@@ -86,3 +86,49 @@ func TestHostPortRepliesNotHairpinned(t *testing.T) {
 		})
 	}
 }
+
+// TestUDPHostPortRepliesNotHairpinned is TestHostPortRepliesNotHairpinned
+// for UDP, which has no SYN to tell a new flow from a reply: a host
+// process bound to a port that is also published (udpPeer, to B; dnsPort,
+// to A itself) sends A a datagram, and A's answer to that port must reach
+// the process. Before the fix both were hairpinned into the port's
+// container. bpfnet_to_container keeps the reply tuple (CT_TO_HOST) when
+// the host sends from such a port; a datagram to the port that answers
+// nothing the host sent, the control, still is hairpinned. Program and
+// model agree on every step.
+func TestUDPHostPortRepliesNotHairpinned(t *testing.T) {
+	fx := newFuzzFixture(t)
+	udp := func(src, dst netip.AddrPort) []byte {
+		seg := frames.SetL4Checksum(src.Addr(), dst.Addr(), protoUDP, frames.UDP(src.Port(), dst.Port(), []byte("q")))
+		ip := frames.IPv4{Src: src.Addr(), Dst: dst.Addr(), Proto: protoUDP}.Packet(seg)
+		if src.Addr() == epA.IP {
+			return frames.Ether(gw1MAC, epA.MAC, frames.EtherIPv4, ip)
+		}
+		return frames.Ether(epA.MAC, gw1MAC, frames.EtherIPv4, ip)
+	}
+	steps := []struct {
+		name    string
+		frame   []byte
+		check   func(testing.TB, *fuzzFixture, int, []byte) (string, string, error)
+		verdict uint32
+	}{
+		{"control: A to the gateway's port 9053 (published to B)", udp(ap(epA.IP, 6001), ap(gw1, udpPeer)), checkFromContainer, verdictRedirect},
+		{"a host process on the gateway's port 9053 to A", udp(ap(gw1, udpPeer), ap(epA.IP, 6000)), checkToContainer, verdictOK},
+		{"A's answer to it", udp(ap(epA.IP, 6000), ap(gw1, udpPeer)), checkFromContainer, verdictOK},
+		{"a host process on the host's port 5353 (published to A) to A", udp(ap(hostIP, dnsPort), ap(epA.IP, 6002)), checkToContainer, verdictOK},
+		{"A's answer to it", udp(ap(epA.IP, 6002), ap(hostIP, dnsPort)), checkFromContainer, verdictOK},
+		{"A's second answer (the entry confirmed)", udp(ap(epA.IP, 6002), ap(hostIP, dnsPort)), checkFromContainer, verdictOK},
+	}
+	for _, variant := range []int{0, 1} { // A publishing ports, and not
+		fx.reset(t)
+		for _, c := range steps {
+			path, diff, err := c.check(t, fx, variant, c.frame)
+			if err != nil || diff != "" {
+				t.Fatalf("%s, %s: the program and the model differ: %s %v", fx.variants[variant].name, c.name, diff, err)
+			}
+			if !strings.HasPrefix(path, verdictName(c.verdict)) {
+				t.Errorf("%s, %s: went %q, want %s", fx.variants[variant].name, c.name, path, verdictName(c.verdict))
+			}
+		}
+	}
+}

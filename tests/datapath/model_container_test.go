@@ -214,6 +214,9 @@ func (m *containerModel) sendRouted(o *outcome, res fibResult, dmac, smac []byte
 // beyondNetwork handles a flow to anything but an endpoint: the host
 // itself (and its published ports), or another host.
 func (m *containerModel) beyondNetwork(o *outcome, p l4) *outcome {
+	if p.dst == m.ep.Gateway {
+		return m.hairpin(o, p) // the host's address: no route asked
+	}
 	res, uplink, dmac, smac := route(p.dst)
 	if res == fibLocal {
 		return m.hairpin(o, p)
@@ -223,15 +226,26 @@ func (m *containerModel) beyondNetwork(o *outcome, p l4) *outcome {
 
 // hairpin: a flow to a published port of the host goes to the container
 // behind it (to the sender itself from the gateway's address, which its
-// replies come back to); anything else for the host goes to the host.
+// replies come back to), unless it is a UDP reply to a host process
+// bound to that port (toHost, made by toContainer); anything else for the
+// host goes to the host.
 func (m *containerModel) hairpin(o *outcome, p l4) *outcome {
 	slot := m.ep.Slot
+	var e ctFlow
+	known := false
 	if m.ep.PublishesPorts {
-		if e, ok := m.w.established(p); ok && e.kind == hairpinSelf {
+		if e, known = m.w.established(p); known && e.kind == hairpinSelf {
 			return m.hairpinReply(o, p, e)
 		}
 	}
-	t, ok := m.w.published(p.dst, p.dport, p.proto)
+	var t netip.AddrPort
+	var ok bool
+	if p.dst == m.ep.Gateway {
+		// The host's address, whatever bpfnet_host_ips says.
+		t, ok = m.w.publishedOn(p.dst, p.dport, p.proto)
+	} else {
+		t, ok = m.w.published(p.dst, p.dport, p.proto)
+	}
 	if !ok {
 		if m.ep.PublishesPorts {
 			if e, ok := m.w.unconfirmed(p); ok && e.kind == hairpinSelf {
@@ -239,6 +253,17 @@ func (m *containerModel) hairpin(o *outcome, p l4) *outcome {
 			}
 		}
 		return o.passed(slot, dirFrom)
+	}
+	if p.proto == protoUDP {
+		if !known && !m.ep.PublishesPorts {
+			e, known = m.w.established(p)
+		}
+		if !known {
+			e, known = m.w.unconfirmed(p)
+		}
+		if known && e.kind == toHost {
+			return o.passed(slot, dirFrom)
+		}
 	}
 	// The flow's reply entry is kept; a TCP segment other than a SYN
 	// starts no flow: with no entry it is the reply of a connection a
@@ -366,16 +391,27 @@ func (m *containerModel) routeOut(o *outcome, p l4, res fibResult, uplink bool, 
 }
 
 // toContainer: the host sends a container of an internal network only
-// what comes from its subnet.
+// what comes from its subnet. A UDP datagram to the container from a port
+// published on the sending host address (a host process bound to it)
+// keeps its reply tuple as toHost, which hairpin reads.
 func (m *containerModel) toContainer(frame []byte) *outcome {
 	o := result(frame)
-	if m.ep.Internal && binary.BigEndian.Uint16(frame[12:14]) == frames.EtherIPv4 {
+	ipv4 := binary.BigEndian.Uint16(frame[12:14]) == frames.EtherIPv4
+	if m.ep.Internal && ipv4 {
 		if len(frame) < frames.EthLen+frames.IPv4Len {
 			return o.dropped(m.ep.Slot, dropMalformed, dirTo)
 		}
 		src := netip.AddrFrom4([4]byte(frame[ipSrcOff : ipSrcOff+4]))
 		if !m.ep.Subnet.Contains(src) {
 			return o.dropped(m.ep.Slot, dropInternal, dirTo)
+		}
+	}
+	if ipv4 && len(frame) >= frames.EthLen+frames.IPv4Len && !isMalformed(frame) {
+		p := readIPv4(m.w, frame)
+		if p.proto == protoUDP && p.dst == m.ep.IP && !p.laterFrag && p.hasFlow {
+			if _, ok := m.w.published(p.src, p.sport, protoUDP); ok {
+				m.w.keep(p, p.dstAP(), p.srcAP(), toHost, p.srcAP(), 0)
+			}
 		}
 	}
 	return o.passed(m.ep.Slot, dirTo)

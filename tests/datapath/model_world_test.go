@@ -57,6 +57,7 @@ const (
 	danglePort = 7777  // *:7777/tcp -> an address no endpoint holds
 	loPort     = 8081  // 127.0.0.1:8081/tcp -> A:81
 	twicePort  = 8443  // *:8443/tcp and hostIP:8444/tcp -> A:443: ambiguous for a reply
+	udpPeer    = 9053  // *:9053/udp -> B:53
 	masqPort   = 61001 // A:50000 -> client:7000, established
 	masqUDP    = 61005 // A:5000 -> client:53/udp, unconfirmed
 	masqEcho   = 61002 // A's echo id 7 -> client, established
@@ -89,6 +90,7 @@ func fuzzWorld() world {
 			mapping("127.0.0.1", loPort, protoTCP, epA, 81),
 			mapping("", twicePort, protoTCP, epA, 443),
 			mapping("192.0.2.1", twicePort+1, protoTCP, epA, 443),
+			mapping("", udpPeer, protoUDP, epB, 53),
 		},
 		hostIPs:  []netip.Addr{hostIP, hostIP2, loopback, gw1},
 		uplinkIP: hostIP,
@@ -116,6 +118,10 @@ func fuzzWorld() world {
 		// A to itself through hostIP:8080, established and unconfirmed.
 		ctFlow{proto: tcp, src: ap(epA.IP, 80), dst: ap(gw1, 45000), kind: hairpinSelf, nat: ap(hostIP, webPort), life: hour},
 		ctFlow{proto: tcp, src: ap(epA.IP, 80), dst: ap(gw1, 45001), kind: hairpinSelf, nat: ap(hostIP, webPort), life: hour, unconfirmed: true},
+		// A's replies to host processes bound to published UDP ports,
+		// established and unconfirmed.
+		ctFlow{proto: udp, src: ap(epA.IP, 5300), dst: ap(gw1, udpPeer), kind: toHost, nat: ap(gw1, udpPeer), life: hour},
+		ctFlow{proto: udp, src: ap(epA.IP, 5301), dst: ap(hostIP, dnsPort), kind: toHost, nat: ap(hostIP, dnsPort), life: hour, unconfirmed: true},
 		// A's network without masquerade: a flow routed as it is.
 		ctFlow{proto: tcp, src: ap(otherNet, 7001), dst: ap(epA.IP, 50001), kind: routedReply, nat: ap(epA.IP, 50001), life: hour},
 		ctFlow{proto: udp, src: ap(client, 7002), dst: ap(epA.IP, 50003), kind: routedReply, nat: ap(epA.IP, 50003), life: hour, unconfirmed: true},
@@ -130,7 +136,10 @@ func fuzzWorld() world {
 	return w
 }
 
-const hairpinSelf = bpf.CtKindCT_HAIRPIN_SELF
+const (
+	hairpinSelf = bpf.CtKindCT_HAIRPIN_SELF
+	toHost      = bpf.CtKindCT_TO_HOST
+)
 
 // endpoint is the endpoint holding addr, nil if none.
 func (w *world) endpoint(addr netip.Addr) *loader.Endpoint {
@@ -158,6 +167,11 @@ func (w *world) published(addr netip.Addr, port uint16, proto uint8) (netip.Addr
 	if addr.IsLoopback() || !w.isHostIP(addr) {
 		return netip.AddrPort{}, false
 	}
+	return w.publishedOn(addr, port, proto)
+}
+
+// publishedOn is published for an address known to be the host's.
+func (w *world) publishedOn(addr netip.Addr, port uint16, proto uint8) (netip.AddrPort, bool) {
 	var any netip.AddrPort
 	found := false
 	for _, p := range w.ports {
