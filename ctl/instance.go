@@ -253,9 +253,9 @@ func (in *Instance) open() (err error) {
 // hostInLine brings the host-wide datapath in line with the host's
 // devices (Machine.SyncHost), once per command: devices appear and change
 // behind bpfnet's back, so every command that changes the instance looks
-// again before its first change (begin), except those that change only
-// published ports (beginPortsOnly): their map entries do not depend on
-// the host's devices, and looking is most of what such a command costs.
+// again before its first change (begin). Publish too: a port answers
+// through every uplink, and one added since the last command has no
+// program until a command looks.
 func (in *Instance) hostInLine() error {
 	if in.hostSynced {
 		return nil

@@ -37,7 +37,7 @@ func (in *Instance) journalPath() string { return filepath.Join(in.opts.Root, "j
 // intent, and its roll back reconciles; a failure is the command's, which
 // has changed nothing of its own yet.
 func (in *Instance) begin(it Intent) error {
-	if err := in.beginPortsOnly(it); err != nil {
+	if err := in.writeIntent(it); err != nil {
 		return err
 	}
 	if err := in.hostInLine(); err != nil {
@@ -47,9 +47,8 @@ func (in *Instance) begin(it Intent) error {
 	return nil
 }
 
-// beginPortsOnly is begin for a command that changes only published
-// ports (publish, unpublish): it leaves the host's devices unvisited.
-func (in *Instance) beginPortsOnly(it Intent) error {
+// writeIntent records it as the command's intent.
+func (in *Instance) writeIntent(it Intent) error {
 	it.Started = time.Now().UTC()
 	data, err := json.Marshal(it)
 	if err != nil {

@@ -169,7 +169,7 @@ func (in *Instance) Publish(ref string, specs []string) ([]ports.Mapping, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := in.beginPortsOnly(Intent{Op: "container publish " + c.Name}); err != nil {
+	if err := in.begin(Intent{Op: "container publish " + c.Name}); err != nil {
 		return nil, err
 	}
 	defer in.end()
@@ -211,7 +211,7 @@ func (in *Instance) Unpublish(ref string, specs []string) error {
 		return fmt.Errorf("container %s publishes none of %v", c.Name, specs)
 	}
 	// On failure the intent stays: the next command republishes what went.
-	if err := in.beginPortsOnly(Intent{Op: "container unpublish " + c.Name}); err != nil {
+	if err := in.begin(Intent{Op: "container unpublish " + c.Name}); err != nil {
 		return err
 	}
 	if err := in.step("kernel: unpublish ports of " + c.Name); err != nil {

@@ -29,8 +29,12 @@ func (in *Instance) syncHost() error {
 	err = in.inHost(func() error {
 		// Containers reach other hosts through the host, as with Docker,
 		// which sets this at start; a reboot resets it.
-		if err := kernel.WriteSysctl("net/ipv4/ip_forward", "1"); err != nil {
-			return err
+		// Read first: each write walks every device of the namespace
+		// (devinet's forwarding change), thousands of container veths.
+		if v, err := kernel.ReadSysctl("net/ipv4/ip_forward"); err != nil || v != "1" {
+			if err := kernel.WriteSysctl("net/ipv4/ip_forward", "1"); err != nil {
+				return err
+			}
 		}
 		// A host namespace made by `ip netns add` starts with lo down;
 		// 127.0.0.1 (published ports, the socket programs' probe) needs it up.
@@ -52,6 +56,10 @@ func (in *Instance) syncHost() error {
 		for index, as := range addrs {
 			first := as[0]
 			hostIPs = append(hostIPs, as...)
+			if registered[index] == first {
+				seen[index] = true // attached as it is: no need to ask the link
+				continue
+			}
 			l, err := netlink.LinkByIndex(index)
 			if err != nil {
 				continue // gone since the dump
@@ -61,9 +69,6 @@ func (in *Instance) syncHost() error {
 				continue
 			}
 			seen[index] = true
-			if registered[index] == first {
-				continue
-			}
 			if err := in.step("kernel: attach uplink " + name); err != nil {
 				return err
 			}

@@ -308,3 +308,30 @@ func TestEphemeralHostPorts(t *testing.T) {
 		}
 	})
 }
+
+// A port published after a new host device appeared answers through it:
+// publish, like every change, looks at the host's devices first (the bench
+// adds its LAN after the containers, as a host may gain a NIC or a VPN).
+func TestPublishAfterNewUplink(t *testing.T) {
+	t.Parallel()
+	tu.ForEachAttach(t, func(t *testing.T, in *tu.Instance) {
+		t.Parallel()
+		in.MustRun("network", "create", "late")
+		web := in.CreateContainer("web", "--network", "late")
+		tu.Serve(t, web.Netns(), "tcp", ":80")
+		lan := tu.NewLAN(t, in) // after every command so far
+		in.MustRun("container", "publish", "web", "-p", "8080:80")
+		if err := tu.Echo(lan, "tcp", tu.LANHostIP+":8080", answerWithin); err != nil {
+			t.Fatalf("LAN -> 8080 published after the uplink came: %v", err)
+		}
+		in.MustRun("container", "unpublish", "web", "8080:80")
+		lan2 := tu.NewNetns(t, in.Dir, "lan2", nil)
+		if err := tu.AddVeth(in.HostNetns, "uplink2", "198.51.100.1/24", lan2, "198.51.100.2/24"); err != nil {
+			t.Fatal(err)
+		}
+		in.MustRun("container", "publish", "web", "-p", "8081:80")
+		if err := tu.Echo(lan2, "tcp", "198.51.100.1:8081", answerWithin); err != nil {
+			t.Fatalf("second LAN -> 8081: %v", err)
+		}
+	})
+}
