@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfnet/bpfnet/tests/testutil/frames"
 )
 
 const payload = "bpfnet demo: ICMP echo requests of 56 bytes, as iputils."
@@ -59,7 +61,7 @@ func run(dst netip.Addr, count int, interval, wait time.Duration) (int, error) {
 	for seq := 1; seq <= count; seq++ {
 		sent := time.Now()
 		to := &unix.SockaddrInet4{Addr: dst.As4()}
-		if err := unix.Sendto(fd, echoRequest(id, uint16(seq)), 0, to); err != nil {
+		if err := unix.Sendto(fd, frames.ICMPEcho(frames.ICMPEchoRequest, id, uint16(seq), []byte(payload)), 0, to); err != nil {
 			return received, fmt.Errorf("send an echo request to %s: %w", dst, err)
 		}
 		if n, err := awaitReply(fd, dst, id, uint16(seq), sent.Add(wait)); err == nil {
@@ -108,29 +110,4 @@ func awaitReply(fd int, dst netip.Addr, id, seq uint16, deadline time.Time) (int
 			return len(icmp), nil
 		}
 	}
-}
-
-func echoRequest(id, seq uint16) []byte {
-	b := make([]byte, 8+len(payload))
-	b[0] = 8 // echo request
-	binary.BigEndian.PutUint16(b[4:], id)
-	binary.BigEndian.PutUint16(b[6:], seq)
-	copy(b[8:], payload)
-	binary.BigEndian.PutUint16(b[2:], checksum(b))
-	return b
-}
-
-// checksum is the Internet checksum (RFC 1071).
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
