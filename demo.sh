@@ -28,8 +28,9 @@ say bin/bpfnet container create web --network demo
 say bin/bpfnet container create client --network demo
 say bin/bpfnet container create loner --network isolated
 say bin/bpfnet container ls
-web=$(bin/bpfnet container inspect web | sed -n 's/.*"IPAddress": "\(.*\)".*/\1/p')
-loner=$(bin/bpfnet container inspect loner | sed -n 's/.*"IPAddress": "\(.*\)".*/\1/p')
+ip='{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'
+web=$(bin/bpfnet container inspect -f "$ip" web)
+loner=$(bin/bpfnet container inspect -f "$ip" loner)
 say bin/bpfnet exec client -- "$ping" -c 3 -i 0.2 "$web"
 try bin/bpfnet exec client -- "$ping" -c 2 -i 0.2 -W 1 "$loner"
 say bin/bpfnet stats
