@@ -69,20 +69,9 @@ var statsHeaders = map[string]string{"NetIO": "NET I/O", "IP": "IP"}
 func newStatsRow(c ctl.EndpointCounters) statsRow {
 	return statsRow{
 		Container: c.Container, Network: c.Network, IP: c.Endpoint.IP.String(),
-		NetIO:     humanBytes(c.RxBytes) + " / " + humanBytes(c.TxBytes),
+		NetIO:     ctl.FormatBytes(float64(c.RxBytes)) + " / " + ctl.FormatBytes(float64(c.TxBytes)),
 		RxPackets: c.RxPackets, RxBytes: c.RxBytes, TxPackets: c.TxPackets, TxBytes: c.TxBytes, Drops: c.DropTotal(),
 	}
-}
-
-// humanBytes is Docker's units.HumanSize: decimal units, 4 significant digits.
-func humanBytes(n uint64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
-	v, i := float64(n), 0
-	for v >= 1000 && i < len(units)-1 {
-		v /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.4g%s", v, units[i])
 }
 
 func joinLabels(m map[string]string) string {

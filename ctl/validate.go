@@ -34,11 +34,11 @@ func CheckConntrackEntries(n int64) error {
 	}
 	asked := ""
 	if n > MaxConntrackEntries {
-		asked = " (" + formatBytes(float64(n)*ConntrackEntryBytes) + ")"
+		asked = " (" + FormatBytes(float64(n)*ConntrackEntryBytes) + ")"
 	}
 	return fmt.Errorf("invalid --conntrack-entries %d%s: want %d to %d (%s to %s; %s%d bytes per entry)", n, asked,
-		MinConntrackEntries, MaxConntrackEntries, formatBytes(MinConntrackEntries*ConntrackEntryBytes),
-		formatBytes(MaxConntrackEntries*ConntrackEntryBytes), conntrackDefault(), ConntrackEntryBytes)
+		MinConntrackEntries, MaxConntrackEntries, FormatBytes(MinConntrackEntries*ConntrackEntryBytes),
+		FormatBytes(MaxConntrackEntries*ConntrackEntryBytes), conntrackDefault(), ConntrackEntryBytes)
 }
 
 // ConntrackUsage is the help text of --conntrack-entries.
@@ -46,7 +46,7 @@ func ConntrackUsage() string {
 	usage := fmt.Sprintf("size of the connection tracking table, fixed when the instance's maps are created: %d to %d entries of %d bytes",
 		MinConntrackEntries, MaxConntrackEntries, ConntrackEntryBytes)
 	if def, err := loader.DefaultConntrackEntries(); err == nil {
-		usage += fmt.Sprintf(" (default %d: %s)", def, formatBytes(float64(def)*ConntrackEntryBytes))
+		usage += fmt.Sprintf(" (default %d: %s)", def, FormatBytes(float64(def)*ConntrackEntryBytes))
 	}
 	return usage
 }
@@ -58,11 +58,12 @@ func conntrackDefault() string {
 	if err != nil {
 		return ""
 	}
-	return fmt.Sprintf("%s at the default %d; ", formatBytes(float64(def)*ConntrackEntryBytes), def)
+	return fmt.Sprintf("%s at the default %d; ", FormatBytes(float64(def)*ConntrackEntryBytes), def)
 }
 
-// formatBytes writes n in decimal units, as memory is quoted in the README.
-func formatBytes(n float64) string {
+// FormatBytes writes n in decimal units, as memory is quoted in the README
+// (and as the CLI quotes traffic).
+func FormatBytes(n float64) string {
 	for _, u := range []struct {
 		size float64
 		name string
@@ -93,7 +94,7 @@ func (in *Instance) checkPinnedSizes() error {
 	return fmt.Errorf("invalid --conntrack-entries %d: the instance's conntrack table (%s) already holds %d entries (%s), "+
 		"a size fixed when its maps are created: to change it, remove everything with 'bpfnet system reset' (without "+
 		"--conntrack-entries) and create the networks and containers again, the first command with --conntrack-entries %d",
-		want, in.opts.BPFFS, have, formatBytes(float64(have)*ConntrackEntryBytes), want)
+		want, in.opts.BPFFS, have, FormatBytes(float64(have)*ConntrackEntryBytes), want)
 }
 
 // maxNetworkName bounds a network name, as the longest file name does.

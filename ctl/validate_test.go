@@ -88,8 +88,8 @@ func TestFormatBytes(t *testing.T) {
 		{1744830464, "1.7 GB"}, {10.4e9, "10.4 GB"}, {2e12, "2.0 TB"},
 	}
 	for _, tt := range tests {
-		if got := formatBytes(tt.n); got != tt.want {
-			t.Errorf("formatBytes(%g) = %q, want %q", tt.n, got, tt.want)
+		if got := FormatBytes(tt.n); got != tt.want {
+			t.Errorf("FormatBytes(%g) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
 }
