@@ -23,10 +23,7 @@ func execCommand(g *globals) *cobra.Command {
 			var path string
 			var mounts []kernel.BindMount
 			err := g.read(func(in *ctl.Instance) (err error) {
-				if path, err = in.ContainerNetns(args[0]); err != nil {
-					return err
-				}
-				mounts, err = in.ExecMounts(args[0])
+				path, mounts, err = in.ExecTarget(args[0])
 				return err
 			})
 			if err != nil {

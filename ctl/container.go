@@ -522,20 +522,24 @@ func (u undoStack) run() {
 	}
 }
 
-// ContainerNetns is the path of c's namespace for exec; "" when it is the
-// caller's own (host mode of an instance without --host-netns).
-func (in *Instance) ContainerNetns(ref string) (string, error) {
+// ExecTarget is what `bpfnet exec` enters for the container ref: the
+// path of its namespace ("" when it is the caller's own: host mode of an
+// instance without --host-netns) and the mounts its commands see.
+func (in *Instance) ExecTarget(ref string) (netns string, mounts []BindMount, err error) {
 	c, err := in.Container(ref)
 	if err != nil {
-		return "", err
+		return "", nil, err
+	}
+	if mounts, err = in.execMounts(c); err != nil {
+		return "", nil, err
 	}
 	if owner, err := in.sharingOwner(c); err != nil {
-		return "", err
+		return "", nil, err
 	} else if owner != nil {
 		c = owner
 	}
 	if c.Mode == NetworkHost {
-		return in.opts.HostNetns, nil
+		return in.opts.HostNetns, mounts, nil
 	}
-	return c.Netns, nil
+	return c.Netns, mounts, nil
 }

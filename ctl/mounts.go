@@ -116,13 +116,9 @@ func (in *Instance) containerMounts(specs, from []string) ([]Mount, error) {
 	return out, nil
 }
 
-// ExecMounts is what `bpfnet exec` mounts for the container ref: host
-// paths to bind at destinations.
-func (in *Instance) ExecMounts(ref string) ([]BindMount, error) {
-	c, err := in.Container(ref)
-	if err != nil {
-		return nil, err
-	}
+// execMounts is what `bpfnet exec` mounts for c: host paths to bind at
+// destinations.
+func (in *Instance) execMounts(c *Container) ([]BindMount, error) {
 	out := make([]BindMount, 0, len(c.Mounts))
 	for _, m := range c.Mounts {
 		src := m.Source

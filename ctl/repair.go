@@ -43,6 +43,7 @@ func (in *Instance) Repair() ([]string, error) {
 		return nil, err
 	}
 	found, err := in.reconcile(true)
+	in.sweepVolumeLeftovers() // a killed volume create or rm: never a volume
 	return append(in.rolledBack, found...), err
 }
 

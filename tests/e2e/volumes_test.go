@@ -71,6 +71,19 @@ func TestVolumesShared(t *testing.T) {
 	for _, name := range []string{"writer", "reader", "follower", "binder"} {
 		in.MustRun("container", "rm", name)
 	}
+	// What a create or rm killed between its two renames leaves is never
+	// listed, and repair takes it away.
+	leftover := filepath.Join(in.Root, "volumes", ".new-killed")
+	if err := os.MkdirAll(filepath.Join(leftover, "_data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(in.MustRun("volume", "ls", "-q")); got != "shared" {
+		t.Errorf("volume ls with a leftover: %q", got)
+	}
+	in.MustRun("system", "repair")
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("repair left %s (%v)", leftover, err)
+	}
 	in.MustRun("volume", "create", "spare")
 	if got := strings.Fields(in.MustRun("volume", "prune", "-f")); strings.Join(got, " ") != "Deleted Volumes: shared spare" {
 		t.Errorf("volume prune: %q", got)
